@@ -1,0 +1,245 @@
+"""The `netc` command line: main(argv) -> exit code, one small function per subcommand.
+
+Products go to stdout (or -o FILE), diagnostics to stderr.  Exit codes: 0 ok (warnings allowed), 1 the input
+is invalid, 2 usage error, 70 internal error (a netc bug).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import Diagnostic, InternalError, NetcError, UsageError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: exit 2, one line
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _summary(name: str, diags: Sequence[Diagnostic]) -> str:
+    e = sum(d.severity == "error" for d in diags)
+    w = sum(d.severity == "warning" for d in diags)
+    parts = [f"{e} error{'s' if e != 1 else ''}"] if e else []
+    if w:
+        parts.append(f"{w} warning{'s' if w != 1 else ''}")
+    return f"{name}: " + ", ".join(parts)
+
+
+def _emit(diags: Sequence[Diagnostic], seen: set[str] | None = None) -> None:
+    for d in diags:
+        text = d.render()
+        if seen is not None:
+            if text in seen:
+                continue
+            seen.add(text)
+        print(text, file=sys.stderr)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a file so that a reader sees the old or the new content, never a part (and keep its mode)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _guess_kind(doc) -> str:
+    """"solver" if the file's top-level fields are SolverParameter's rather than NetParameter's."""
+    from .caffe_pb2 import NetParameter, SolverParameter
+    net_fields = NetParameter.DESCRIPTOR.fields_by_name
+    solver_fields = SolverParameter.DESCRIPTOR.fields_by_name
+    names = {f[0] for f in doc.fields}
+    s = sum(n in solver_fields and n not in net_fields for n in names)
+    n = sum(n in net_fields and n not in solver_fields for n in names)
+    return "solver" if s > n else "net"
+
+
+# --------------------------------------------------------------------------------------------------------
+
+def cmd_check(args) -> int:
+    from .errors import Diagnostics
+    from .frontend import load_net_param, parse_located, read_source
+    from .graph import PHASE_NAMES, build_net, net_states, parse_phase
+    from .syntax import parse
+
+    source = read_source(args.net)
+    doc = parse(source)
+    if _guess_kind(doc) == "solver":
+        from .upgrade import upgrade_solver
+        diags = Diagnostics()
+        located = parse_located(source, "solver", strict=args.strict, diags=diags)
+        from .frontend import _UpgradeReport
+        upgrade_solver(located.message, _UpgradeReport(located, diags))
+        _emit(diags.items)
+        if diags.errors:
+            print(_summary(source.name, diags.items), file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{source.name}: ok, a solver (type {located.message.type}); check its net files separately")
+        return EXIT_OK
+    diags = Diagnostics()
+    ns = load_net_param(source, strict=args.strict, diags=diags)
+    if args.phase:
+        states = [(parse_phase(args.phase), tuple(args.stage))]
+    elif args.stage:
+        states = [(p, tuple(args.stage)) for p, _ in dict.fromkeys(net_states(ns.param))]
+        states = list(dict.fromkeys(states))
+    else:
+        states = net_states(ns.param)
+    seen: set[str] = set()
+    _emit(ns.diagnostics, seen)
+    failed = False
+    all_diags = list(ns.diagnostics)
+    for phase, stages in states:
+        d = Diagnostics()
+        try:
+            net = build_net(ns, phase, stages, args.level, d)
+        except NetcError as e:
+            failed = True
+            _emit([x for x in e.diagnostics], seen)
+            all_diags.extend(e.diagnostics)
+            state = PHASE_NAMES[phase] + "".join(f" +{s}" for s in stages)
+            print(_summary(f"{source.name} ({state})", e.diagnostics), file=sys.stderr)
+            continue
+        _emit(net.diagnostics, seen)
+        all_diags.extend(net.diagnostics)
+        print(net.summary())
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from .fmt import format_document
+    from .frontend import read_source
+    from .syntax import parse
+
+    status = EXIT_OK
+    for name in args.files:
+        source = read_source(name)
+        out = format_document(parse(source))
+        if args.check:
+            if out != source.text:
+                print(f"{name}: would reformat", file=sys.stderr)
+                status = EXIT_INVALID
+        elif args.in_place:
+            if out != source.text:
+                write_atomic(name, out)
+        else:
+            sys.stdout.write(out)
+    return status
+
+
+def cmd_upgrade(args) -> int:
+    from .errors import Diagnostics
+    from .fmt import format_upgraded, message_lines
+    from .frontend import _UpgradeReport, parse_located, read_source
+    from .syntax import parse
+    from .upgrade import upgrade_net, upgrade_solver
+
+    source = read_source(args.file)
+    doc = parse(source)
+    kind = _guess_kind(doc)
+    diags = Diagnostics()
+    located = parse_located(source, kind, strict=args.strict, diags=diags)
+    report = _UpgradeReport(located, diags)
+    if kind == "solver":
+        upgrade_solver(located.message, report)
+        out = "\n".join(message_lines(located.message)) + "\n"
+    else:
+        key = report.key
+        origin = upgrade_net(located.message, report)
+        out = format_upgraded(located.message, doc, origin, key) if not diags.errors else ""
+    _emit(diags.items)
+    if diags.errors:
+        print(_summary(source.name, diags.items), file=sys.stderr)
+        return EXIT_INVALID
+    if not report.steps:
+        print(f"{source.name}: already in the current format", file=sys.stderr)
+    if args.output:
+        write_atomic(args.output, out)
+    else:
+        sys.stdout.write(out)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="netc", description="A Caffe-style declarative network compiler.")
+    ap.add_argument("--version", action="version", version=f"netc {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    strict = dict(action="store_true", help="reject fork-only fields (ceil_mode) as BVLC Caffe does")
+
+    p = sub.add_parser("check", help="check a net (or solver): syntax, schema, upgrades, graph")
+    p.add_argument("net", metavar="NET", help="a net prototxt (train_val, deploy) or a solver prototxt")
+    p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper,
+                   help="check this phase only (default: every phase the file's rules distinguish)")
+    p.add_argument("--stage", action="append", default=[], metavar="S", help="add a stage to the net state")
+    p.add_argument("--level", type=int, default=None, metavar="N", help="the net state's level")
+    p.add_argument("--strict", **strict)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("fmt", help="print a prototxt in the canonical form, comments kept")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--in-place", "-i", action="store_true", help="rewrite the files (atomically)")
+    g.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted (for hooks)")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("upgrade", help="convert a V0/V1 net or an old solver to the current format")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    p.add_argument("--strict", **strict)
+    p.set_defaults(func=cmd_upgrade)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        ap = build_parser()
+        args = ap.parse_args(list(argv) if argv is not None else None)
+        if not getattr(args, "func", None):
+            ap.print_usage(sys.stderr)
+            return EXIT_USAGE
+        return args.func(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except NetcError as e:
+        _emit(e.diagnostics)
+        name = next((d.span.source.name for d in e.diagnostics if d.span), None) or \
+            next((d.source_name for d in e.diagnostics if d.source_name), "netc")
+        if len(e.diagnostics) > 1 or e.diagnostics[0].span is not None:
+            print(_summary(name, e.diagnostics), file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except RecursionError:
+        print("netc: internal error: input nested too deeply for this netc (please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as e:  # a netc bug: say so, separately from user mistakes
+        import traceback
+        print(f"netc: internal error: {type(e).__name__}: {e}\n(this is a bug in netc, not in your file; "
+              "please report it with the input)", file=sys.stderr)
+        if os.environ.get("NETC_DEBUG"):
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
