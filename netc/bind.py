@@ -218,6 +218,14 @@ def fork_field(message_type: str, name: str) -> Callable[[ForkHandler], ForkHand
     return register
 
 
+def _fork_fields() -> dict[tuple[str, str], ForkHandler]:
+    """The handlers live with the other upgrades (netc/upgrade.py); registered on first use."""
+    if not FORK_FIELDS:
+        from .upgrade import register_fork_fields
+        register_fork_fields(fork_field)
+    return FORK_FIELDS
+
+
 @dataclass
 class Located:
     """A message with the tree node it was bound from: spans on demand."""
@@ -385,7 +393,7 @@ class _Binder:
         desc = msg.DESCRIPTOR
         name, pos = f[0], f[1]
         span = self.span(pos, pos + len(name))
-        handler = FORK_FIELDS.get((desc.full_name, name))
+        handler = _fork_fields().get((desc.full_name, name))
         if handler is not None:
             if self.strict:
                 self.diags.error(f'Message type "{desc.full_name}" has no field named "{name}".', span,

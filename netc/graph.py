@@ -42,7 +42,7 @@ class Layer:
 
     @property
     def label(self) -> str:
-        return f'layer "{self.name}" ({self.type})' if self.name else f"layer #{self.index} ({self.type})"
+        return _label(self.param, self.index)
 
     def span(self) -> Span | None:
         return self.loc.value_span("name") if self.loc.has_field_text("name") else self.loc.span()
@@ -184,7 +184,16 @@ def build_net(ns: NetSource, phase: str | int = "TEST", stages: Sequence[str] = 
 
 
 def _label(lp: caffe_pb2.LayerParameter, index: int) -> str:
-    return f'layer "{lp.name}" ({lp.type})' if lp.name else f"layer #{index} ({lp.type})"
+    kind = f" ({lp.type})" if lp.type else ""
+    return f'layer "{lp.name}"{kind}' if lp.name else f"layer #{index}{kind}"
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class _GraphBuilder:
@@ -255,7 +264,7 @@ class _GraphBuilder:
         self.wire(layer)
         layer.loss_weights = self.loss_weights(layer)
         if len(lp.propagate_down) not in (0, len(bottoms)):
-            err(f"{label}: propagate_down is given {len(lp.propagate_down)} times for {len(bottoms)} bottoms",
+            err(f"{label}: propagate_down is given {_times(len(lp.propagate_down))} for {_plural(len(bottoms), 'bottom')}",
                 loc.field_span("propagate_down"), "give it once per bottom, or not at all")
         return layer
 
@@ -375,7 +384,7 @@ class _GraphBuilder:
                 return [1.0] + [0.0] * (n - 1)
             return [0.0] * n
         if len(given) != n:
-            err(f"{layer.label}: loss_weight is given {len(given)} times for {n} tops",
+            err(f"{layer.label}: loss_weight is given {_times(len(given))} for {_plural(n, 'top')}",
                 layer.loc.value_span("loss_weight", 0), "give loss_weight once per top, or not at all")
             return (given + [0.0] * n)[:n]
         return given

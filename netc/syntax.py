@@ -407,7 +407,7 @@ def _syntax_error(source: Source, tok, state: int, action, values: list) -> None
 
 def _expected_text(expected: set, values: list) -> str:
     """What may come next, in a person's words (LALR lookaheads are wider than what is really possible)."""
-    in_list = any(isinstance(v, tuple) and v and v[0] == "LSQB" for v in values)
+    in_list = _in_list(values)
     if in_list and expected & {"COMMA", "RSQB"}:
         return '"," or "]"'
     words = []
@@ -431,13 +431,35 @@ def _expected_text(expected: set, values: list) -> str:
 
 
 def _innermost_open(values: list):
-    """The (name, offset) of the innermost message still open on the parser stack, if any."""
+    """The (name, offset) of the innermost message still open on the parser stack, if any.  An opener
+    followed by its CLOSE on the stack is closed already (its rule waits for a valid lookahead)."""
+    closed = 0
     for i in range(len(values) - 1, -1, -1):
         v = values[i]
-        if isinstance(v, tuple) and v and v[0] == "KEY_OPEN":
-            return v[1], v[3]
-        if isinstance(v, tuple) and v and v[0] == "OPEN":
+        if not (isinstance(v, tuple) and v):
+            continue
+        if v[0] == "CLOSE":
+            closed += 1
+        elif v[0] in ("KEY_OPEN", "OPEN"):
+            if closed:
+                closed -= 1
+                continue
+            if v[0] == "KEY_OPEN":
+                return v[1], v[3]
             prev = values[i - 1] if i > 0 else None
             name = prev[1] if isinstance(prev, tuple) and prev and prev[0] in ("KEY", "NAME") else ""
             return name, v[2]
     return None
+
+
+def _in_list(values: list) -> bool:
+    depth = 0
+    for v in reversed(values):
+        if isinstance(v, tuple) and v:
+            if v[0] == "RSQB":
+                depth += 1
+            elif v[0] == "LSQB":
+                if not depth:
+                    return True
+                depth -= 1
+    return False

@@ -689,3 +689,23 @@ def upgrade_solver(solver: caffe_pb2.SolverParameter, ctx: UpgradeContext) -> No
             message = upgrade.apply(solver, ctx)
             if message is not None:
                 ctx.warn(upgrade.step, message)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fork-only fields, met while binding (they are not in caffe.proto, so they never reach a message).
+
+def _ceil_mode(pooling: caffe_pb2.PoolingParameter, value) -> str:
+    """`pooling_param { ceil_mode: false }` (Caffe forks such as SSD's) -> `round_mode: FLOOR`."""
+    from netc.bind import _bool, _Bad  # the binder's own bool conversion and error
+
+    ceil = _bool(value, None)
+    if pooling.HasField("round_mode"):
+        raise _Bad("ceil_mode and round_mode are both given: keep round_mode (BVLC's field)")
+    pooling.round_mode = caffe_pb2.PoolingParameter.CEIL if ceil else caffe_pb2.PoolingParameter.FLOOR
+    mode = "CEIL" if ceil else "FLOOR"
+    return (f"upgrade (ceil_mode): the fork field ceil_mode: {'true' if ceil else 'false'} is read as round_mode: "
+            f"{mode}; BVLC Caffe rejects ceil_mode (netc --strict does too)")
+
+
+def register_fork_fields(register: Callable) -> None:
+    register("caffe.PoolingParameter", "ceil_mode")(_ceil_mode)
