@@ -127,6 +127,7 @@ class _UpgradeReport:
         self.steps: list[str] = []
         msg = root.message
         self.key = "layers" if msg.DESCRIPTOR.name == "NetParameter" and len(msg.layers) else "layer"
+        self._nodes: list | None = None
 
     def _span(self, layer: int | None, fld: str | None, step: str | None = None) -> Span | None:
         if layer is None:
@@ -138,10 +139,11 @@ class _UpgradeReport:
                 if self.root.has_field_text(name):
                     return self.root.field_span(name)
             return None
-        try:
-            loc = self.root.child(self.key, layer)
-        except IndexError:
+        if self._nodes is None:
+            self._nodes = [v for _, v in self.root._occurrences(self.key)]
+        if layer >= len(self._nodes):
             return None
+        loc = Located(None, self._nodes[layer], self.root.source)
         if fld:
             return loc.field_span(fld)
         return loc.field_span("name") if loc.has_field_text("name") else loc.span()
@@ -167,20 +169,14 @@ def load_net_param(text_or_path, *, strict: bool = False, diags: Diagnostics | N
     if diags.errors:
         raise UpgradeError(diags.items)
     net = root.message
+    nodes = [v for _, v in root._occurrences(key)]  # the source blocks, once (per-layer lookups were O(n^2))
     layers: list[Located] = []
     for i, o in enumerate(origin):
         if o is None:
             node_span = root.field_span("input") if root.has_field_text("input") else None
             layers.append(Located(net.layer[i], None, root.source, node_span))
         else:
-            src = _nth_node(root, key, o)
-            layers.append(Located(net.layer[i], src.node, root.source, src.span()))
+            node = nodes[o] if o < len(nodes) else None
+            src = Located(None, node, root.source)
+            layers.append(Located(net.layer[i], node, root.source, src.span()))
     return NetSource(net, layers, root.source, list(diags.items), report.steps)
-
-
-def _nth_node(root: Located, key: str, index: int) -> Located:
-    """The tree node of the index-th `layer {}` (or V1/V0 `layers {}`) block; field names mostly carry over."""
-    for i, (f, v) in enumerate(root._occurrences(key)):
-        if i == index:
-            return Located(None, v, root.source)
-    return Located(None, None, root.source)

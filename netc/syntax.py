@@ -21,6 +21,7 @@ Comments and whitespace are skipped by the lexer; `comments()` recovers the comm
 """
 from __future__ import annotations
 
+import gc
 import re
 from functools import lru_cache
 from importlib import resources
@@ -254,19 +255,21 @@ class _Tables:
         table = lark.parser.parser.parser.parse_table
         rules: list = []
         rule_ids: dict = {}
-        nonterminals = {r.origin.name for r in lark.rules}
+        nonterminals = {str(r.origin.name) for r in lark.rules}
         self.action: dict[int, dict[str, int]] = {}
         self.goto: dict[int, dict[str, int]] = {}
         for state, acts in table.states.items():
             act: dict[str, int] = {}
             gt: dict[str, int] = {}
             for sym, (kind, arg) in acts.items():
+                sym = str(sym)
                 if kind is Shift:
                     (gt if sym in nonterminals else act)[sym] = arg
                     continue
                 if arg not in rule_ids:
                     rule_ids[arg] = len(rules)
-                    name, n = arg.origin.name, len(arg.expansion)
+                    # Plain str: Lark's Token compares in Python, and the driver compares lhs per reduction.
+                    name, n = str(arg.origin.name), len(arg.expansion)
                     if name == "field":
                         cb = globals()[f"_r_{arg.alias}"]
                     elif name == "scalar" and arg.expansion[0].name == "strings":
@@ -288,6 +291,17 @@ def _tables() -> _Tables:
 
 def parse(source: Source) -> Document:
     """Parse a whole text. Raises ParseError (one diagnostic: the first syntax error) on invalid syntax."""
+    # The tree has no reference cycles: the cyclic collector would only walk it again and again.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse(source: Source) -> Document:
     t = _tables()
     action, goto, rules = t.action, t.goto, t.rules
     text = source.text
