@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import Diagnostic, InternalError, NetcError, UsageError
+from .errors import Diagnostic, InputError, NetcError, Span, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -43,14 +43,33 @@ def _emit(diags: Sequence[Diagnostic], seen: set[str] | None = None) -> None:
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a file so that a reader sees the old or the new content, never a part (and keep its mode)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    """Write a file so that a reader sees the old or the new content, never a part.  An existing file keeps
+    its mode (a new one gets the umask's), and a symlink keeps pointing at the file it names, which is the
+    one rewritten.  Failures are user errors (a missing folder, a directory, no permission)."""
+    shown = str(path)
+
+    def fail(msg: str) -> InputError:
+        return InputError([Diagnostic("error", msg, source_name=shown)])
+
+    path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise fail("is a directory; give the name of a file to write")
+    if not path.parent.is_dir():
+        raise fail(f"cannot write: the folder {path.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise fail(f"cannot write here ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+            mode = path.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -74,7 +93,7 @@ def _guess_kind(doc) -> str:
 def cmd_check(args) -> int:
     from .errors import Diagnostics
     from .frontend import load_net_param, parse_located, read_source
-    from .graph import PHASE_NAMES, build_net, net_states, parse_phase
+    from .graph import build_net, net_states, parse_phase
     from .syntax import parse
 
     source = read_source(args.net)
@@ -100,24 +119,31 @@ def cmd_check(args) -> int:
         states = list(dict.fromkeys(states))
     else:
         states = net_states(ns.param)
+    # A problem common to several phases is printed (and counted) once; one summary line for the file.
     seen: set[str] = set()
-    _emit(ns.diagnostics, seen)
+    shown: list[Diagnostic] = []
+
+    def emit(diags) -> None:
+        for d in diags:
+            text = d.render()
+            if text not in seen:
+                seen.add(text)
+                shown.append(d)
+                print(text, file=sys.stderr)
+
+    emit(ns.diagnostics)
     failed = False
-    all_diags = list(ns.diagnostics)
     for phase, stages in states:
-        d = Diagnostics()
         try:
-            net = build_net(ns, phase, stages, args.level, d)
+            net = build_net(ns, phase, stages, args.level, Diagnostics())
         except NetcError as e:
             failed = True
-            _emit([x for x in e.diagnostics], seen)
-            all_diags.extend(e.diagnostics)
-            state = PHASE_NAMES[phase] + "".join(f" +{s}" for s in stages)
-            print(_summary(f"{source.name} ({state})", e.diagnostics), file=sys.stderr)
+            emit(e.diagnostics)
             continue
-        _emit(net.diagnostics, seen)
-        all_diags.extend(net.diagnostics)
+        emit(net.diagnostics)
         print(net.summary())
+    if failed:
+        print(_summary(source.name, shown), file=sys.stderr)
     return EXIT_INVALID if failed else EXIT_OK
 
 
@@ -129,7 +155,9 @@ def cmd_fmt(args) -> int:
     status = EXIT_OK
     for name in args.files:
         source = read_source(name)
-        out = format_document(parse(source))
+        doc = parse(source)
+        _check_depth(doc)
+        out = format_document(doc)
         if args.check:
             if out != source.text:
                 print(f"{name}: would reformat", file=sys.stderr)
@@ -140,6 +168,25 @@ def cmd_fmt(args) -> int:
         else:
             sys.stdout.write(out)
     return status
+
+
+MAX_FMT_DEPTH = 200  # Caffe's schema nests at most 6 deep; the printer is recursive
+
+
+def _check_depth(doc) -> None:
+    from .syntax import FIELD_LIST, FIELD_MESSAGE, Message
+    stack = [(doc.fields, 0)]
+    while stack:
+        fields, depth = stack.pop()
+        for f in fields:
+            subs = [f[3]] if f[2] == FIELD_MESSAGE else \
+                [e for e in f[3].elements if isinstance(e, Message)] if f[2] == FIELD_LIST else []
+            for m in subs:
+                if depth + 1 > MAX_FMT_DEPTH:
+                    raise InputError([Diagnostic(
+                        "error", f"messages nested more than {MAX_FMT_DEPTH} levels deep: netc fmt stops here",
+                        Span(doc.source, m.open, m.open + 1), "no Caffe message nests more than 6 levels")])
+                stack.append((m.fields, depth + 1))
 
 
 def cmd_upgrade(args) -> int:

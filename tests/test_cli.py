@@ -151,12 +151,7 @@ def test_check_unknown_bottom_verbatim(capsys, tmp_path, monkeypatch):
     assert lines[4].startswith("bad.prototxt") and lines[4].endswith(": 1 error")
 
 
-SUMMARY_BUG = ("graph errors get one summary per phase instance, '<file> (TEST): 1 error', counting only that "
-               "phase's graph errors: a train_val with one error says '1 error' twice, and upgrade warnings are "
-               "not counted (cmd_check collects all_diags but never uses it)")
 
-
-@pytest.mark.xfail(strict=True, reason=SUMMARY_BUG)
 def test_check_summary_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "bad.prototxt", UNKNOWN_BOTTOM)
@@ -165,7 +160,6 @@ def test_check_summary_line(capsys, tmp_path, monkeypatch):
     assert err.splitlines()[-1] == "bad.prototxt: 1 error"
 
 
-@pytest.mark.xfail(strict=True, reason=SUMMARY_BUG)
 def test_check_summary_line_train_val(capsys, tmp_path, monkeypatch):
     # One unknown bottom in a layer that both phases have: one error, one summary line.
     monkeypatch.chdir(tmp_path)
@@ -178,7 +172,6 @@ def test_check_summary_line_train_val(capsys, tmp_path, monkeypatch):
     assert summaries == ["tv.prototxt: 1 error"]
 
 
-@pytest.mark.xfail(strict=True, reason=SUMMARY_BUG)
 def test_check_summary_line_counts_warnings(capsys, tmp_path, monkeypatch):
     # A V1 net (one upgrade warning) with an unknown bottom.
     monkeypatch.chdir(tmp_path)
@@ -545,8 +538,6 @@ def test_upgrade_output_file(capsys, tmp_path):
     assert rc == 0 and err == ""
 
 
-@pytest.mark.xfail(strict=True, reason="upgrade -o creates a new file with mkstemp's mode 0600 instead of "
-                                       "0666 & ~umask (write_atomic only copies the mode of an existing file)")
 def test_upgrade_output_file_mode(capsys, tmp_path):
     p = write(tmp_path / "v1.prototxt", V1_SMALL)
     old = os.umask(0o022)
@@ -558,9 +549,6 @@ def test_upgrade_output_file_mode(capsys, tmp_path):
     assert (tmp_path / "new.prototxt").stat().st_mode & 0o777 == 0o644
 
 
-@pytest.mark.xfail(strict=True, reason="an -o path in a missing folder (or a folder itself) is an internal "
-                                       "error (exit 70, 'FileNotFoundError'/'IsADirectoryError') instead of a "
-                                       "one-line user error with exit 1")
 @pytest.mark.parametrize("target", ["missing/out.prototxt", "."], ids=["missing-folder", "a-folder"])
 def test_upgrade_output_unwritable(capsys, tmp_path, monkeypatch, target):
     monkeypatch.chdir(tmp_path)
