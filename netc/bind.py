@@ -7,7 +7,7 @@ did-you-mean; every independent problem of a file is reported, then `SchemaError
 
 Where netc follows the C++ parser that Caffe uses rather than Python's laxer `text_format`: unknown string
 escapes (`"\\q"`), `+` signs, Python-only number spellings (`1_000`, `0o17`, `0b1`) and missing required
-fields are errors.
+fields are errors, and `"\\?"` is `?` (as in C).
 
 `bind` also returns a `Located` view: the message together with its tree node, from which later stages
 get the span of any field without the binder storing positions for every value.

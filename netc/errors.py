@@ -93,8 +93,12 @@ class Diagnostic:
         return "\n".join(out)
 
 
+EXCERPT_WIDTH = 100
+
+
 def _excerpt(span: Span) -> list[str]:
-    """The source line without its indentation, two spaces in, and the span underlined."""
+    """The source line without its indentation, two spaces in, and the span underlined.  A line longer than
+    EXCERPT_WIDTH is cut to a window around the span, with "..." where it was cut."""
     src = span.source
     line, col = src.line_col(span.start)
     text = src.line_text(line).expandtabs(1)
@@ -107,17 +111,36 @@ def _excerpt(span: Span) -> list[str]:
     first = max(col - 1 - indent, 0)
     width = max(1, min(last, len(text)) - (col - 1))
     width = min(width, max(1, len(shown) - first))
+    if len(shown) > EXCERPT_WIDTH:
+        width = min(width, EXCERPT_WIDTH // 2)
+        begin = max(0, first - EXCERPT_WIDTH // 4)
+        end = min(len(shown), begin + EXCERPT_WIDTH)
+        left = "..." if begin > 0 else ""
+        right = "..." if end < len(shown) else ""
+        shown = left + shown[begin:end] + right
+        first = first - begin + len(left)
     return [f"  {shown}", "  " + " " * first + "^" * width]
 
 
+MAX_ERRORS = 50
+
+
 class Diagnostics:
-    """Collects the diagnostics of one run, in the order they were found."""
+    """Collects the diagnostics of one run, in the order they were found (at most MAX_ERRORS errors: past
+    that, a file is not worth reading error by error)."""
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        self._errors = 0
 
     def error(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         self.items.append(Diagnostic("error", message, span, hint))
+        self._errors += 1
+        if self._errors >= MAX_ERRORS:
+            name = span.source.name if span else None
+            self.items.append(Diagnostic("note", f"too many errors ({MAX_ERRORS}); stopping here", None,
+                                         source_name=name))
+            raise NetcError(self.items)
 
     def warning(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         self.items.append(Diagnostic("warning", message, span, hint))
