@@ -2,6 +2,8 @@
 
     netc.parse_prototxt(text_or_path, kind="net"|"solver")   -> caffe_pb2 message, exactly as written
     netc.load_net(path, phase="TRAIN"|"TEST", stages=(), level=0) -> Net IR (upgraded, filtered, checked)
+    netc.analyze(net, inputs=None, batch=None)                -> Analysis (shapes, params, MACs, fields)
+    netc.report(net_or_path, batch=None)                      -> Report (.to_table(), .to_json(), ...)
 
 Nothing imported here pulls in torch: parsing, checking, reports and drawing start fast.
 """
@@ -12,12 +14,18 @@ from .frontend import parse_prototxt
 
 __version__ = "0.1.0"
 
-__all__ = ["NetcError", "parse_prototxt", "load_net", "__version__"]
+__all__ = ["NetcError", "parse_prototxt", "load_net", "analyze", "report", "__version__"]
 
 
 def __getattr__(name: str):
-    # The graph stage is imported on first use (it is not needed to parse).
+    # Later stages are imported on first use (they are not needed to parse).
     if name == "load_net":
         from .graph import load_net
         return load_net
+    if name == "analyze":
+        from .analysis import analyze
+        return analyze
+    if name == "report":
+        from .reports import report
+        return report
     raise AttributeError(f"module 'netc' has no attribute {name!r}")

@@ -222,6 +222,66 @@ def cmd_upgrade(args) -> int:
     return EXIT_OK
 
 
+def _parse_input(text: str) -> tuple[str, tuple]:
+    blob, sep, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().replace("*", "x").split("x")) if dims else ()
+    except ValueError:
+        shape = None
+    if not sep or not blob or shape is None or any(d <= 0 for d in shape):
+        raise UsageError(f"--input {text}: expected BLOB=NxCxHxW, e.g. --input data=64x3x227x227")
+    return blob, shape
+
+
+def _solver_type_near(net_path: str) -> str | None:
+    """The type of a solver.prototxt beside the net that names this net file."""
+    from .frontend import parse_prototxt
+    from .upgrade import RecordingContext, upgrade_solver
+    net = Path(net_path)
+    for cand in sorted(net.parent.glob("*solver*.prototxt")):
+        try:
+            solver = parse_prototxt(cand, "solver")
+        except NetcError:
+            continue
+        named = [solver.net, solver.train_net, *solver.test_net]
+        if any(n and Path(n).name == net.name for n in named):
+            upgrade_solver(solver, RecordingContext())
+            return solver.type
+    return None
+
+
+def cmd_report(args) -> int:
+    from .frontend import read_source
+    from .graph import load_net
+    from .reports import Report, compare_published
+    from .analysis import analyze
+
+    inputs = dict(_parse_input(t) for t in args.input)
+    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict)
+    solver_type = args.solver_type or _solver_type_near(args.net) or "SGD"
+    analysis = analyze(net, inputs, args.batch)
+    for d in analysis.diagnostics:
+        if d.severity != "error":
+            print(d.render(), file=sys.stderr)
+    rep = Report(analysis, args.dtype, solver_type, args.flops)
+    if args.compare:
+        text, problems = compare_published(analysis, read_source(args.compare).text)
+        out = rep.to_table(args.group_by_prefix) + "\n" + f"Compared with {args.compare}:\n" + text
+    elif args.format == "json":
+        out = rep.to_json_text()
+    elif args.format == "md":
+        out = rep.to_markdown(args.group_by_prefix)
+    elif args.format == "csv":
+        out = rep.to_csv(args.group_by_prefix)
+    else:
+        out = rep.to_table(args.group_by_prefix)
+    if args.output:
+        write_atomic(args.output, out)
+    else:
+        sys.stdout.write(out)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="netc", description="A Caffe-style declarative network compiler.")
     ap.add_argument("--version", action="version", version=f"netc {__version__}")
@@ -237,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=int, default=None, metavar="N", help="the net state's level")
     p.add_argument("--strict", **strict)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="per-layer shapes, parameters, MACs, activations, receptive fields, memory")
+    p.add_argument("net", metavar="NET")
+    p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper, default="TEST")
+    p.add_argument("--stage", action="append", default=[], metavar="S")
+    p.add_argument("--level", type=int, default=None, metavar="N")
+    p.add_argument("--batch", type=int, default=None, metavar="N", help="batch size of the net inputs")
+    p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW",
+                   help="the shape of a data or input top (needed where Caffe would read the data set)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "float64"], default="float32")
+    p.add_argument("--solver-type", choices=["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"],
+                   help="optimizer for the training-memory estimate (default: the solver beside the net, else SGD)")
+    p.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--group-by-prefix", action="store_true", help="fold module/part layers into one row per module")
+    p.add_argument("--flops", action="store_true", help="show FLOPs (2 x MACs) instead of MACs")
+    p.add_argument("--compare", metavar="PUBLISHED.csv", help="compare with published per-layer numbers")
+    p.add_argument("--strict", **strict)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("fmt", help="print a prototxt in the canonical form, comments kept")
     p.add_argument("files", nargs="+", metavar="FILE")

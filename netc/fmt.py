@@ -102,16 +102,31 @@ class _Printer:
             return quote(_string_bytes(v))
         return v[1]
 
-    def one_line(self, msg: Message) -> str | None:
-        """The message on one line, if it was written on one line with scalars only and no comments."""
+    def one_line(self, msg: Message, nested_ok: bool = True) -> str | None:
+        """The message on one line, if it was written on one line without comments inside.  Inside a
+        top-level block, nested messages written on the same line stay there (input_param { shape { dim: 1 } });
+        a top-level block (layer { ... }) stays on one line only with scalars in it."""
         if self._line(msg.open) != self._line(msg.close):
             return None
-        if any(f[2] == FIELD_MESSAGE or (f[2] == FIELD_LIST and any(isinstance(e, Message) for e in f[3].elements))
-               for f in msg.fields):
+        if not nested_ok and any(f[2] == FIELD_MESSAGE or (f[2] == FIELD_LIST and any(
+                isinstance(e, Message) for e in f[3].elements)) for f in msg.fields):
             return None
         if self.ci < len(self.comments) and self.comments[self.ci][0] < msg.close:
             return None
-        parts = [self.field_text(f) for f in msg.fields]
+        parts = []
+        for f in msg.fields:
+            if f[2] == FIELD_MESSAGE:
+                inner = self.one_line(f[3])
+                if inner is None:
+                    return None
+                parts.append(f"{f[0]} {inner}")
+            elif f[2] == FIELD_LIST and any(isinstance(e, Message) for e in f[3].elements):
+                inner = [self.one_line(e) for e in f[3].elements]
+                if any(i is None for i in inner):
+                    return None
+                parts.extend(f"{f[0]} {i}" for i in inner)
+            else:
+                parts.append(self.field_text(f))
         return "{ " + " ".join(parts) + " }" if parts else "{ }"
 
     def field_text(self, f) -> str:
@@ -137,7 +152,7 @@ class _Printer:
 
     def message(self, name: str, msg: Message, depth: int) -> None:
         pad = INDENT * depth
-        single = self.one_line(msg)
+        single = self.one_line(msg, nested_ok=depth > 0)
         if single is not None and len(pad) + len(name) + 1 + len(single) <= ONE_LINE_MAX:
             self.lines.append(f"{pad}{name} {single}")
             self.last_pos = msg.close + 1

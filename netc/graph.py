@@ -352,14 +352,25 @@ class _GraphBuilder:
                                f"{layer.type}", span, rule.in_place_note)
 
     def unknown_bottom_hint(self, layer: Layer, name: str) -> str | None:
+        excluded = []
         for i, lp in enumerate(self.ns.param.layer):
             if name not in lp.top:
                 continue
             if not layer_included(lp, self.phase, self.level, self.stages):
-                state = PHASE_NAMES[self.phase] + "".join(f", stage {s}" for s in self.stages)
-                return f'"{name}" is produced by {_label(lp, i)}, which the include/exclude rules leave out in {state}'
-            if i > layer.origin:
+                excluded.append((i, lp))
+            elif i > layer.origin:
                 return f'"{name}" is produced later, by {_label(lp, i)}: layers run in file order'
+        if excluded:
+            # Prefer a producer meant for this phase that only lacks a stage (train_val files with stages).
+            staged = [(i, lp, [s for r in lp.include if not r.HasField("phase") or r.phase == self.phase
+                               for s in r.stage]) for i, lp in excluded]
+            i, lp, _ = max(staged, key=lambda t: bool(t[2]))
+            wanted = [s for _, _, w in staged for s in w]
+            state = PHASE_NAMES[self.phase] + "".join(f", stage {s}" for s in self.stages)
+            hint = f'"{name}" is produced by {_label(lp, i)}, which the include/exclude rules leave out in {state}'
+            if wanted:
+                hint += "; it needs " + " or ".join(f"--stage {s}" for s in dict.fromkeys(wanted))
+            return hint
         near = did_you_mean(name, self.blobs)
         if near:
             return f'did you mean "{near[0]}"?'
@@ -372,7 +383,9 @@ class _GraphBuilder:
         n = len(layer.tops)
         given = list(lp.loss_weight)
         err = self.diags.error
-        if rule is not None and rule.loss and layer.type in ("SoftmaxWithLoss", "InfogainLoss") and n == 2:
+        if layer.type == "SoftmaxWithLoss" and n == 2:
+            # Its internal Softmax copies the layer's loss weights (InfogainLoss resets them to one, so it
+            # builds with two explicit weights).  [softmax_loss_layer.cpp, infogain_loss_layer.cpp LayerSetUp]
             err(f"{layer.label}: Caffe cannot build this loss with a second top", layer.loc.value_span("top", 1),
                 "its internal Softmax copies the layer's loss weights but has one top (Check failed: "
                 "top.size() == num_loss_weights); add a separate Softmax layer for the probabilities")

@@ -80,7 +80,7 @@ LAYOUT = {
     "string-list": ("layer { top: ['a', \"b\"] }\n", "layer { top: [\"a\", \"b\"] }\n"),
     "empty-list": ("layer { bottom: [] }\n", "layer { bottom: [] }\n"),
     "message-list": ("layer { blobs: [{ shape { dim: 1 } },{ shape { dim: 2 } }] }\n",
-                     "layer {\n  blobs {\n    shape { dim: 1 }\n  }\n  blobs {\n    shape { dim: 2 }\n  }\n}\n"),
+                     "layer {\n  blobs { shape { dim: 1 } }\n  blobs { shape { dim: 2 } }\n}\n"),
     "message-list-scalars": ("layer { param [{lr_mult: 1}, {lr_mult: 2}] }\n",
                              "layer {\n  param { lr_mult: 1 }\n  param { lr_mult: 2 }\n}\n"),
     "one-line-message": ("layer {\n  param {lr_mult:1   decay_mult:1}\n}\n",
@@ -103,8 +103,7 @@ LAYOUT = {
                            "convolution_param { bias_term: False weight_filler { std: 1e-2 } } }\n",
                            "layer {\n  dropout_param { dropout_ratio: .5 }\n"
                            "  threshold_param { threshold: -inf }\n"
-                           "  convolution_param {\n    bias_term: False\n"
-                           "    weight_filler { std: 1e-2 }\n  }\n}\n"),
+                           "  convolution_param { bias_term: False weight_filler { std: 1e-2 } }\n}\n"),
     "trailing-comment": ("name: \"n\"   # the name\nlayer {\n  name: \"a\" # first\n  top: \"a\"\n}  # done\n",
                          "name: \"n\"  # the name\nlayer {\n  name: \"a\"  # first\n  top: \"a\"\n}  # done\n"),
     "comment-after-open": ("layer { # opens\n  name: \"a\"\n}\n", "layer {  # opens\n  name: \"a\"\n}\n"),
@@ -285,3 +284,10 @@ def test_fmt_in_place_through_symlink(capsys, tmp_path):
     assert rc == 0
     assert link.is_symlink()
     assert target.read_text() == FORMATTED
+
+
+def test_every_net_in_the_repo_is_formatted(capsys):
+    """nets/ is what users copy from: every file is in the canonical form (`netc fmt --check`)."""
+    files = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "nets").rglob("*.prototxt"))
+    assert files
+    assert main(["fmt", "--check", *files]) == 0, capsys.readouterr().err

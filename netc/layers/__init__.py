@@ -7,11 +7,96 @@ shapes, parameters and costs to the same classes.
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar
 
-from ..errors import InternalError, did_you_mean
+from ..errors import Diagnostics, InternalError, Span, did_you_mean
+
+if TYPE_CHECKING:
+    from ..graph import Layer
 
 UNBOUNDED = None
+Shape = tuple  # tuple[int, ...]: a Caffe blob shape (N, C, H, W, ...); () is a 0-axis scalar
+
+
+class ShapeFailure(Exception):
+    """Raised by a rule after it reported its error through RuleContext.fail: the layer's tops stay unknown."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window along one spatial axis, for receptive fields: kernel, stride, pad, dilation."""
+
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    dilation: int = 1
+
+
+@dataclass
+class Inferred:
+    """What a rule says about one layer, given its bottom shapes."""
+
+    tops: list                       # top shapes, one per top
+    blobs: list = field(default_factory=list)  # the shapes of Caffe's layer.blobs(), in Caffe's order
+    learnable: bool = True           # False: the blobs are statistics (BatchNorm), not trained parameters
+    macs: int = 0                    # multiply-accumulates of the forward pass (conv, deconv, fc, ...)
+    other_ops: int = 0               # other arithmetic (see docs: pooling, LRN, eltwise, softmax ...)
+    # Receptive field: "window" (windows per spatial axis below), "same" (element-wise: top i keeps bottom i's
+    # field), "merge" (the union of the bottoms' fields: Concat, Eltwise), "none" (not spatial any more).
+    rf: str = "none"
+    windows: list | None = None      # [Window] per spatial axis (H, W) for rf == "window"
+
+
+class RuleContext:
+    """What a rule may use: the layer, located errors and warnings, and the user's shapes (--input, --batch)."""
+
+    def __init__(self, layer: "Layer", diags: Diagnostics, given: dict | None = None, batch: int | None = None,
+                 base_dir=None) -> None:
+        self.layer = layer
+        self.param = layer.param
+        self.diags = diags
+        self.given = given or {}
+        self.batch = batch
+        self.base_dir = base_dir
+
+    def _span(self, field: str | None, index: int, sub: str | None) -> Span | None:
+        loc = self.layer.loc
+        if sub is not None and loc.has_field_text(sub):
+            loc = loc.child(sub)
+        if field is None:
+            return self.layer.span()
+        if loc.node is None or not loc.has_field_text(field):
+            return loc.span() if sub else self.layer.span()
+        return loc.value_span(field, index)
+
+    def fail(self, message: str, field: str | None = None, index: int = 0, hint: str | None = None,
+             sub: str | None = None) -> ShapeFailure:
+        """Report a located error on this layer; `raise ctx.fail(...)`."""
+        self.diags.error(f"{self.layer.label}: {message}", self._span(field, index, sub), hint)
+        return ShapeFailure(message)
+
+    def warn(self, message: str, field: str | None = None, index: int = 0, hint: str | None = None,
+             sub: str | None = None) -> None:
+        self.diags.warning(f"{self.layer.label}: {message}", self._span(field, index, sub), hint)
+
+    def given_shape(self, top: str) -> Shape | None:
+        """The shape the user gave for a top with --input, if any."""
+        s = self.given.get(top)
+        return tuple(s) if s is not None else None
+
+
+def count(shape: Shape, start: int = 0, end: int | None = None) -> int:
+    """The product of dims [start, end) (Caffe's Blob::count)."""
+    return math.prod(shape[start:end])
+
+
+def canonical_axis(ctx: RuleContext, axis: int, ndim: int, field: str = "axis", sub: str | None = None) -> int:
+    """A negative axis counts from the end (Blob::CanonicalAxisIndex); out of range is an error."""
+    if not -ndim <= axis < ndim:
+        raise ctx.fail(f"axis {axis} is out of range for a {ndim}-axis bottom", field, sub=sub)
+    return axis + ndim if axis < 0 else axis
 
 
 class LayerRule:
@@ -30,9 +115,16 @@ class LayerRule:
     in_place_note: ClassVar[str] = ""
     data: ClassVar[bool] = False                # a data-source layer (no bottoms, reads a data set)
 
+    # Where netc cannot infer shapes statically, the reason (the layer then needs --input on its tops).
+    refusal: ClassVar[str | None] = None
+
     def blob_counts(self, layer) -> tuple[tuple[int, int | None], tuple[int, int | None]]:
         """(bottoms, tops) ranges for this layer; some types depend on their parameters."""
         return self.bottoms, self.tops
+
+    def infer(self, ctx: RuleContext, bottoms: list) -> Inferred:
+        """Top shapes, blob shapes and costs from the bottom shapes.  Report problems with ctx.fail/warn."""
+        raise ctx.fail(f"netc has no shape rule for {self.type} yet")
 
 
 REGISTRY: dict[str, LayerRule] = {}

@@ -1,0 +1,89 @@
+"""The analysis against the real Caffe and against published numbers.
+
+Every top shape, every blob shape and the total parameter count of every corpus net in every phase equal
+what Caffe instantiated (golden/shapes).  Where Caffe read a data set, the golden replaced the data layer by
+an Input of the same shapes; netc gets those shapes the way a user gives them, with --input.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import netc
+from netc import caffe_pb2
+from netc.analysis import analyze
+from netc.layers import known_types, rule_for
+
+from golden import GOLDEN, SHARED, needs_golden
+
+SHAPES = GOLDEN / "shapes"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _instances():
+    if not SHAPES.is_dir():
+        return []
+    out = []
+    for f in sorted(SHAPES.rglob("*.json")):
+        rel = f.relative_to(SHAPES)
+        if f.name == "index.json" or rel.parts[0] == "variants" or ".net_param." in f.name:
+            continue
+        out.append(pytest.param(f, id=str(rel)))
+    return out
+
+
+def _given_shapes(golden: dict) -> dict:
+    """--input for every top Caffe needed data (or a Python module) to shape."""
+    given = {}
+    for sub in golden["substitutions"]:
+        # A train_val file has a data layer per phase, both with tops "data" and "label": take this phase's.
+        rules = [(re.search(r"phase: (\w+)", r), re.findall(r'stage: "([^"]+)"', r)) for r in sub["include"]]
+        if rules and not any((not ph or ph.group(1) == golden["phase"]) and set(st) <= set(golden["stages"])
+                             for ph, st in rules):
+            continue
+        given.update({t: tuple(s) for t, s in sub["tops"].items()})
+    for layer in golden["layers"]:
+        if layer["type"] == "Python":
+            given.update({t: tuple(s) for t, s in zip(layer["top"], layer["top_shapes"])})
+    return given
+
+
+@needs_golden
+@pytest.mark.parametrize("path", _instances())
+def test_shapes_and_params_match_caffe(path: Path):
+    golden = json.loads(path.read_text())
+    root = "bvlc_caffe_legacy" if path.relative_to(SHAPES).parts[0] == "legacy" else "bvlc_caffe"
+    net = netc.load_net(SHARED / "corpus" / root / golden["source_prototxt"], golden["phase"], golden["stages"])
+    a = analyze(net, _given_shapes(golden))
+    names = [l["name"] for l in golden["layers"]]
+    assert [i.layer.name for i in a.layers] == names
+    for info, g in zip(a.layers, golden["layers"]):
+        if names.count(g["name"]) > 1:
+            continue  # the golden describes layers by name: a repeated name shows the last one's data
+        assert [list(s) for s in info.top_shapes] == g["top_shapes"], g["name"]
+        assert [list(b) for b in info.blob_shapes] == [p["shape"] for p in g.get("params", [])], g["name"]
+    # Caffe's total counts every unique blob, BatchNorm statistics included.
+    assert a.params + a.state == golden["total_params"]
+
+
+def test_every_layer_param_field_is_read_by_a_rule_or_declined():
+    """Walk LayerParameter: each *_param field is read by some registered rule, or declined here with a reason."""
+    declined = {
+        "transform_param": "read by the data layers' rules (crop size)",
+        "loss_param": "normalization only changes values, never shapes",
+    }
+    read = {p for t in known_types() for p in rule_for(t).params}
+    for fd in caffe_pb2.LayerParameter.DESCRIPTOR.fields:
+        if fd.name.endswith("_param"):
+            assert fd.name in read or fd.name in declined, f"{fd.name} is neither read by a rule nor declined"
+
+
+def test_every_registered_type_has_a_rule_or_a_reasoned_refusal():
+    base = netc.layers.LayerRule.infer
+    for t in known_types():
+        rule = rule_for(t)
+        assert type(rule).infer is not base or rule.refusal, f"{t} has no shape rule"
