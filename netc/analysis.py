@@ -24,6 +24,7 @@ from typing import Sequence
 from .errors import Diagnostics, ShapeError
 from .graph import AUTOMATIC, Layer, Net
 from .layers import Inferred, RuleContext, ShapeFailure, Window
+from .perf import gc_paused
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "double": 8}
 # History blobs per learnable parameter, by solver type (Caffe's SGDSolver and subclasses).
@@ -132,6 +133,11 @@ class Analysis:
 
 def analyze(net: Net, inputs: dict | None = None, batch: int | None = None, base_dir=None) -> Analysis:
     """Infer every blob's shape and every layer's costs. Raises ShapeError listing every problem found."""
+    with gc_paused():
+        return _analyze(net, inputs, batch, base_dir)
+
+
+def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir) -> Analysis:
     diags = Diagnostics()
     given = {k: tuple(v) for k, v in (inputs or {}).items()}
     shapes: dict[str, tuple] = {}

@@ -18,6 +18,7 @@ from .bind import Located
 from .errors import Diagnostic, Diagnostics, GraphError, NetcError, Source, Span, UsageError, did_you_mean
 from .frontend import NetSource, load_net_param
 from .layers import LayerRule, nearest_types, rule_for
+from .perf import gc_paused
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 PHASES = {"TRAIN": TRAIN, "TEST": TEST}
@@ -148,9 +149,10 @@ def net_states(param: caffe_pb2.NetParameter) -> list[tuple[int, tuple[str, ...]
 def load_net(path, phase: str | int = "TEST", stages: Sequence[str] = (), level: int | None = None, *,
              strict: bool = False) -> Net:
     """Parse, upgrade, filter and check a net. Raises a NetcError subclass listing every error found."""
-    diags = Diagnostics()
-    ns = load_net_param(path, strict=strict, diags=diags)
-    return build_net(ns, phase, stages, level, diags)
+    with gc_paused():
+        diags = Diagnostics()
+        ns = load_net_param(path, strict=strict, diags=diags)
+        return build_net(ns, phase, stages, level, diags)
 
 
 def parse_phase(phase: str | int) -> int:

@@ -24,6 +24,7 @@ from typing import Iterable
 
 from .analysis import Analysis, LayerInfo, analyze
 from .graph import AUTOMATIC, Net
+from .perf import gc_paused
 
 
 def shape_text(shape) -> str:
@@ -155,6 +156,10 @@ class Report:
         return buf.getvalue()
 
     def to_json(self) -> dict:
+        with gc_paused():
+            return self._json()
+
+    def _json(self) -> dict:
         layers = []
         for info in self.analysis.layers:
             layer = info.layer
@@ -200,10 +205,11 @@ def _group(rows: list[dict]) -> list[dict]:
 def report(net: Net | str, batch: int | None = None, inputs: dict | None = None, phase: str = "TEST",
            dtype: str = "float32", solver_type: str = "SGD", flops: bool = False) -> Report:
     """Analyse a net (a Net, or a path loaded in `phase`) and return its Report."""
-    if not isinstance(net, Net):
-        from .graph import load_net
-        net = load_net(net, phase)
-    return Report(analyze(net, inputs, batch), dtype, solver_type, flops)
+    with gc_paused():
+        if not isinstance(net, Net):
+            from .graph import load_net
+            net = load_net(net, phase)
+        return Report(analyze(net, inputs, batch), dtype, solver_type, flops)
 
 
 # --------------------------------------------------------------------------------------------------------

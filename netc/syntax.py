@@ -21,12 +21,12 @@ Comments and whitespace are skipped by the lexer; `comments()` recovers the comm
 """
 from __future__ import annotations
 
-import gc
 import re
 from functools import lru_cache
 from importlib import resources
 
 from .errors import Diagnostic, ParseError, Source, Span
+from .perf import gc_paused
 
 FIELD_SCALAR, FIELD_MESSAGE, FIELD_LIST = 0, 1, 2
 
@@ -291,14 +291,8 @@ def _tables() -> _Tables:
 
 def parse(source: Source) -> Document:
     """Parse a whole text. Raises ParseError (one diagnostic: the first syntax error) on invalid syntax."""
-    # The tree has no reference cycles: the cyclic collector would only walk it again and again.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # netc/perf.py
         return _parse(source)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(source: Source) -> Document:
