@@ -257,7 +257,7 @@ def cmd_report(args) -> int:
     from .analysis import analyze
 
     inputs = dict(_parse_input(t) for t in args.input)
-    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict)
+    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict, shaped=inputs)
     solver_type = args.solver_type or _solver_type_near(args.net) or "SGD"
     analysis = analyze(net, inputs, args.batch)
     for d in analysis.diagnostics:

@@ -17,7 +17,7 @@ from . import caffe_pb2
 from .bind import Located
 from .errors import Diagnostic, Diagnostics, GraphError, NetcError, Source, Span, UsageError, did_you_mean
 from .frontend import NetSource, load_net_param
-from .layers import LayerRule, nearest_types, rule_for
+from .layers import LayerRule, Opaque, nearest_types, rule_for
 from .perf import gc_paused
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
@@ -147,12 +147,15 @@ def net_states(param: caffe_pb2.NetParameter) -> list[tuple[int, tuple[str, ...]
 # The graph
 
 def load_net(path, phase: str | int = "TEST", stages: Sequence[str] = (), level: int | None = None, *,
-             strict: bool = False) -> Net:
-    """Parse, upgrade, filter and check a net. Raises a NetcError subclass listing every error found."""
+             strict: bool = False, shaped: Iterable[str] = ()) -> Net:
+    """Parse, upgrade, filter and check a net. Raises a NetcError subclass listing every error found.
+
+    `shaped`: blobs whose shapes the user gives (--input); a layer of an unknown type (a Caffe fork's) whose
+    tops are all among them is kept as an opaque layer instead of being an error."""
     with gc_paused():
         diags = Diagnostics()
         ns = load_net_param(path, strict=strict, diags=diags)
-        return build_net(ns, phase, stages, level, diags)
+        return build_net(ns, phase, stages, level, diags, shaped=shaped)
 
 
 def parse_phase(phase: str | int) -> int:
@@ -164,7 +167,7 @@ def parse_phase(phase: str | int) -> int:
 
 
 def build_net(ns: NetSource, phase: str | int = "TEST", stages: Sequence[str] = (), level: int | None = None,
-              diags: Diagnostics | None = None) -> Net:
+              diags: Diagnostics | None = None, shaped: Iterable[str] = ()) -> Net:
     diags = diags if diags is not None else Diagnostics()
     ph = parse_phase(phase)
     param = ns.param
@@ -178,7 +181,7 @@ def build_net(ns: NetSource, phase: str | int = "TEST", stages: Sequence[str] = 
             continue
         if layer_included(lp, ph, lvl, stages):
             kept.append(i)
-    builder = _GraphBuilder(ns, ph, stages, lvl, diags)
+    builder = _GraphBuilder(ns, ph, stages, lvl, diags, frozenset(shaped))
     net = builder.build(kept)
     if diags.errors:
         raise GraphError(diags.items)
@@ -199,8 +202,10 @@ def _plural(n: int, word: str) -> str:
 
 
 class _GraphBuilder:
-    def __init__(self, ns: NetSource, phase: int, stages: tuple[str, ...], level: int, diags: Diagnostics):
+    def __init__(self, ns: NetSource, phase: int, stages: tuple[str, ...], level: int, diags: Diagnostics,
+                 shaped: frozenset = frozenset()):
         self.ns = ns
+        self.shaped = shaped
         self.phase = phase
         self.stages = stages
         self.level = level
@@ -250,10 +255,18 @@ class _GraphBuilder:
                 'every layer needs a type, e.g. type: "Convolution"')
             return None
         rule = rule_for(lp.type)
-        if rule is None:
+        if rule is None and lp.top and all(t in self.shaped for t in lp.top):
+            self.diags.warning(f'{label}: unknown layer type "{lp.type}", kept as an opaque layer: the shapes of '
+                               "its tops come from --input", loc.value_span("type"))
+            rule = Opaque()
+        elif rule is None:
             near = nearest_types(lp.type)
-            hint = f"did you mean {' or '.join(repr(n).replace(chr(39), chr(34)) for n in near)}?" if near else \
-                "layer types are case-sensitive; netc knows the 61 types registered in BVLC Caffe"
+            if near:
+                hint = f"did you mean {' or '.join(repr(n).replace(chr(39), chr(34)) for n in near)}?"
+            else:
+                hint = ("netc knows the 61 layer types of BVLC Caffe (names are case-sensitive); a type from a Caffe "
+                        "fork needs a shape rule (@netc.layers.register) or its tops' shapes: "
+                        f"--input {lp.top[0] if lp.top else 'BLOB'}=NxCxHxW")
             err(f'{label}: unknown layer type "{lp.type}"', loc.value_span("type"), hint)
             rule = None
         bottoms = list(lp.bottom)

@@ -118,3 +118,42 @@ def test_report_on_every_corpus_net(capsys, path, phase, stages):
         assert "--input" in err and f"{path}:" in err, err
     else:
         assert "TOTAL" in out
+
+
+FORK_NET = """
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "norm" type: "Normalize" bottom: "data" top: "norm" }
+layer { name: "conv" type: "Convolution" bottom: "norm" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }
+"""
+
+
+def test_fork_layer_needs_a_rule_or_input(capsys, tmp_path):
+    p = tmp_path / "fork.prototxt"
+    p.write_text(FORK_NET)
+    rc, _, err = run(capsys, "report", str(p))
+    assert rc == 1
+    assert 'unknown layer type "Normalize"' in err and "--input norm=NxCxHxW" in err
+    assert "@netc.layers.register" in err
+    rc, out, err = run(capsys, "report", str(p), "--input", "norm=1x3x8x8", "--format", "json")
+    assert rc == 0 and "kept as an opaque layer" in err
+    assert json.loads(out)["layers"][2]["top_shapes"] == {"conv": [1, 4, 6, 6]}
+
+
+def test_fork_layer_plugin_rule(tmp_path):
+    from netc import layers
+
+    @layers.register
+    class Normalize(layers.LayerRule):
+        type = "Normalize"
+        params = ()
+
+        def infer(self, ctx, bottoms):
+            return layers.Inferred(tops=[bottoms[0]], blobs=[(bottoms[0][1],)], rf="same")
+
+    try:
+        p = tmp_path / "fork.prototxt"
+        p.write_text(FORK_NET)
+        a = netc.analyze(netc.load_net(p))
+        assert a.info("norm").params == 3 and a.info("conv").top_shapes == [(1, 4, 6, 6)]
+    finally:
+        del layers.REGISTRY["Normalize"]

@@ -127,11 +127,32 @@ class LayerRule:
         raise ctx.fail(f"netc has no shape rule for {self.type} yet")
 
 
+class Opaque(LayerRule):
+    """A layer of a type netc does not know (a Caffe fork's), all of whose tops the user shaped with --input."""
+
+    type = "(opaque)"
+    bottoms = (0, None)
+    tops = (0, None)
+    in_place = "ok"
+
+    def infer(self, ctx, bottoms):
+        return Inferred(tops=[ctx.given_shape(t) for t in ctx.layer.tops])
+
+
 REGISTRY: dict[str, LayerRule] = {}
 
 
 def register(cls: type[LayerRule]) -> type[LayerRule]:
-    """Class decorator: register a rule under its `type` (twice is a netc bug)."""
+    """Class decorator: register a rule under its `type` (twice is a netc bug).  It is also the plugin hook
+    for layer types of Caffe forks:
+
+        @netc.layers.register
+        class Normalize(netc.layers.LayerRule):
+            type = "Normalize"
+            def infer(self, ctx, bottoms):
+                return netc.layers.Inferred(tops=[bottoms[0]], blobs=[(bottoms[0][1],)], rf="same")
+    """
+    _load()
     name = cls.type
     if name in REGISTRY:
         raise InternalError(f"layer type {name!r} registered twice")
