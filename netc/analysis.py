@@ -19,11 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .errors import Diagnostics, ShapeError
 from .graph import AUTOMATIC, Layer, Net
-from .layers import Inferred, RuleContext, ShapeFailure, Window
+from .layers import Inferred, RuleContext, ShapeFailure
 from .perf import gc_paused
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "double": 8}

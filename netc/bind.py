@@ -21,8 +21,8 @@ from typing import Callable, Iterator
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from .errors import Diagnostic, Diagnostics, SchemaError, Source, Span, did_you_mean, quote_list
-from .syntax import FIELD_LIST, FIELD_MESSAGE, FIELD_SCALAR, Document, List, Message, Strings, token_end
+from .errors import Diagnostics, SchemaError, Source, Span, did_you_mean, quote_list
+from .syntax import FIELD_LIST, FIELD_MESSAGE, FIELD_SCALAR, Document, Message, Strings, token_end
 
 _INT_RE = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 _FLOAT_RE = re.compile(r"-?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|0|[1-9][0-9]*)[fF]?\Z")
@@ -161,7 +161,8 @@ def _enum(tok, fd) -> int:
     kind, text = tok[0], tok[1]
     if kind == "NUMBER" and _INT_RE.match(text):
         number = _parse_int(tok)
-        if number not in enum.values_by_number:
+        # Check the range first: upb's values_by_number wraps its int32 keys (2**32 "is" 0).
+        if not -(2**31) <= number < 2**31 or number not in enum.values_by_number:
             raise _Bad(f'Enum type "{enum.full_name}" has no value with number {number}.')
         return number
     value = enum.values_by_name.get(text)

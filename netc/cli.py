@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import Diagnostic, InputError, NetcError, Span, UsageError
+from .errors import Diagnostic, InputError, NetcError, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -155,9 +155,7 @@ def cmd_fmt(args) -> int:
     status = EXIT_OK
     for name in args.files:
         source = read_source(name)
-        doc = parse(source)
-        _check_depth(doc)
-        out = format_document(doc)
+        out = format_document(parse(source))
         if args.check:
             if out != source.text:
                 print(f"{name}: would reformat", file=sys.stderr)
@@ -168,25 +166,6 @@ def cmd_fmt(args) -> int:
         else:
             sys.stdout.write(out)
     return status
-
-
-MAX_FMT_DEPTH = 200  # Caffe's schema nests at most 6 deep; the printer is recursive
-
-
-def _check_depth(doc) -> None:
-    from .syntax import FIELD_LIST, FIELD_MESSAGE, Message
-    stack = [(doc.fields, 0)]
-    while stack:
-        fields, depth = stack.pop()
-        for f in fields:
-            subs = [f[3]] if f[2] == FIELD_MESSAGE else \
-                [e for e in f[3].elements if isinstance(e, Message)] if f[2] == FIELD_LIST else []
-            for m in subs:
-                if depth + 1 > MAX_FMT_DEPTH:
-                    raise InputError([Diagnostic(
-                        "error", f"messages nested more than {MAX_FMT_DEPTH} levels deep: netc fmt stops here",
-                        Span(doc.source, m.open, m.open + 1), "no Caffe message nests more than 6 levels")])
-                stack.append((m.fields, depth + 1))
 
 
 def cmd_upgrade(args) -> int:
@@ -264,7 +243,12 @@ def cmd_report(args) -> int:
         if d.severity != "error":
             print(d.render(), file=sys.stderr)
     rep = Report(analysis, args.dtype, solver_type, args.flops)
-    if args.compare:
+    if args.format == "html":
+        from .draw import to_dot, to_svg
+        from .html import render_html
+        svg = to_svg(to_dot(analysis, rankdir="TB", detail="shapes", collapse="modules" if args.group_by_prefix else None))
+        out = render_html(rep, svg, group_by_prefix=args.group_by_prefix)
+    elif args.compare:
         text, problems = compare_published(analysis, read_source(args.compare).text)
         out = rep.to_table(args.group_by_prefix) + "\n" + f"Compared with {args.compare}:\n" + text
     elif args.format == "json":
@@ -280,6 +264,22 @@ def cmd_report(args) -> int:
     else:
         sys.stdout.write(out)
     return EXIT_OK
+
+
+def cmd_draw(args) -> int:
+    from .analysis import analyze
+    from .draw import draw_to_file, to_dot
+    from .graph import load_net
+
+    inputs = dict(_parse_input(t) for t in args.input)
+    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict, shaped=inputs)
+    analysis = analyze(net, inputs, args.batch)
+    collapse = "modules" if args.collapse_modules else (args.collapse or None)
+    dot = to_dot(analysis, rankdir=args.rankdir, detail=args.detail, collapse=collapse)
+    if not args.output:
+        sys.stdout.write(dot)
+        return EXIT_OK
+    return draw_to_file(dot, args.output, write_atomic)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,13 +309,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "float64"], default="float32")
     p.add_argument("--solver-type", choices=["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"],
                    help="optimizer for the training-memory estimate (default: the solver beside the net, else SGD)")
-    p.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
+    p.add_argument("--format", choices=["table", "md", "csv", "json", "html"], default="table",
+                   help="html: one self-contained page with the sortable table and the diagram")
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--group-by-prefix", action="store_true", help="fold module/part layers into one row per module")
     p.add_argument("--flops", action="store_true", help="show FLOPs (2 x MACs) instead of MACs")
     p.add_argument("--compare", metavar="PUBLISHED.csv", help="compare with published per-layer numbers")
     p.add_argument("--strict", **strict)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("draw", help="an architecture diagram (Graphviz): SVG, PNG, PDF or DOT text")
+    p.add_argument("net", metavar="NET")
+    p.add_argument("-o", "--output", metavar="OUT", help="out.svg, .png, .pdf or .dot (default: DOT on stdout)")
+    p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper, default="TEST")
+    p.add_argument("--stage", action="append", default=[], metavar="S")
+    p.add_argument("--level", type=int, default=None, metavar="N")
+    p.add_argument("--batch", type=int, default=None, metavar="N")
+    p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW")
+    p.add_argument("--rankdir", choices=["TB", "LR", "BT", "RL"], default="TB")
+    p.add_argument("--detail", choices=["names", "params", "shapes", "full"], default="shapes")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--collapse", metavar="PREFIX", action="append", default=[],
+                   help="draw the layers named PREFIX... as one node (repeatable)")
+    g.add_argument("--collapse-modules", action="store_true",
+                   help="one node per module (inception_3a/, res2a_ ...)")
+    p.add_argument("--strict", **strict)
+    p.set_defaults(func=cmd_draw)
 
     p = sub.add_parser("fmt", help="print a prototxt in the canonical form, comments kept")
     p.add_argument("files", nargs="+", metavar="FILE")

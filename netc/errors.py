@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Callable, Iterable
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from .bind import _string_bytes, is_repeated
-from .errors import Source
-from .syntax import FIELD_LIST, FIELD_MESSAGE, Document, List, Message, Strings, comments
+from .bind import _Bad, _string_bytes, is_repeated
+from .errors import Diagnostic, InputError, Source, Span
+from .syntax import FIELD_LIST, FIELD_MESSAGE, Document, Message, Strings, comments
 
 INDENT = "  "
 ONE_LINE_MAX = 100
@@ -99,7 +98,10 @@ class _Printer:
         if isinstance(v, Strings) or v[0] == "STRING":
             if not isinstance(v, Strings) and v[1][0] == '"':
                 return v[1]
-            return quote(_string_bytes(v))
+            try:
+                return quote(_string_bytes(v))
+            except _Bad:  # an invalid escape: keep the literal(s) as written, for the binder to report
+                return " ".join(t[1] for t in (v.tokens if isinstance(v, Strings) else [v]))
         return v[1]
 
     def one_line(self, msg: Message, nested_ok: bool = True) -> str | None:
@@ -121,10 +123,11 @@ class _Printer:
                     return None
                 parts.append(f"{f[0]} {inner}")
             elif f[2] == FIELD_LIST and any(isinstance(e, Message) for e in f[3].elements):
-                inner = [self.one_line(e) for e in f[3].elements]
-                if any(i is None for i in inner):
-                    return None
-                parts.extend(f"{f[0]} {i}" for i in inner)
+                for e in f[3].elements:
+                    inner = self.one_line(e) if isinstance(e, Message) else f": {self.scalar(e)}"
+                    if inner is None:
+                        return None
+                    parts.append(f"{f[0]} {inner}" if isinstance(e, Message) else f"{f[0]}{inner}")
             else:
                 parts.append(self.field_text(f))
         return "{ " + " ".join(parts) + " }" if parts else "{ }"
@@ -143,9 +146,14 @@ class _Printer:
             pad = INDENT * depth
             if kind == FIELD_MESSAGE:
                 self.message(name, value, depth)
-            elif kind == FIELD_LIST and value.elements and isinstance(value.elements[0], Message):
+            elif kind == FIELD_LIST and any(isinstance(e, Message) for e in value.elements):
+                # Messages in a list become blocks; a scalar among them keeps its own line (the binder
+                # reports it), so the text means the same.
                 for e in value.elements:
-                    self.message(name, e, depth)
+                    if isinstance(e, Message):
+                        self.message(name, e, depth)
+                    else:
+                        self.lines.append(f"{pad}{name}: {self.scalar(e)}")
             else:
                 self.lines.append(pad + self.field_text(f))
             self.last_pos = f[5]
@@ -165,8 +173,28 @@ class _Printer:
         self.last_pos = msg.close + 1
 
 
+MAX_DEPTH = 200  # Caffe's schema nests at most 6 deep; the printer recurses once per level
+
+
+def check_depth(doc: Document) -> None:
+    """A located error for messages nested deeper than MAX_DEPTH (the printer would exhaust the stack)."""
+    stack = [(doc.fields, 0)]
+    while stack:
+        fields, depth = stack.pop()
+        for f in fields:
+            subs = [f[3]] if f[2] == FIELD_MESSAGE else \
+                [e for e in f[3].elements if isinstance(e, Message)] if f[2] == FIELD_LIST else []
+            for m in subs:
+                if depth + 1 > MAX_DEPTH:
+                    raise InputError([Diagnostic(
+                        "error", f"messages nested more than {MAX_DEPTH} levels deep: netc fmt stops here",
+                        Span(doc.source, m.open, m.open + 1), "no Caffe message nests more than 6 levels")])
+                stack.append((m.fields, depth + 1))
+
+
 def format_document(doc: Document) -> str:
-    """The canonical text of a parsed file, comments kept."""
+    """The canonical text of a parsed file, comments kept.  Raises InputError past MAX_DEPTH levels."""
+    check_depth(doc)
     p = _Printer(doc.source)
     p.fields(doc.fields, 0)
     p.flush_comments(len(doc.source.text) + 1, 0)

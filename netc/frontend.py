@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import caffe_pb2
 from .bind import Located, bind
-from .errors import Diagnostic, Diagnostics, InputError, NetcError, Source, Span, UpgradeError
+from .errors import Diagnostic, Diagnostics, InputError, Source, Span, UpgradeError
 from .syntax import parse
 
 # A prototxt this large is not a hand-written net (the largest zoo nets are ~200 KB); parsing it would take

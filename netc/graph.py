@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from . import caffe_pb2
 from .bind import Located
-from .errors import Diagnostic, Diagnostics, GraphError, NetcError, Source, Span, UsageError, did_you_mean
+from .errors import Diagnostic, Diagnostics, GraphError, Source, Span, UsageError, did_you_mean
 from .frontend import NetSource, load_net_param
 from .layers import LayerRule, Opaque, nearest_types, rule_for
 from .perf import gc_paused

@@ -20,10 +20,9 @@ import io
 import json
 import math
 from dataclasses import dataclass
-from typing import Iterable
 
 from .analysis import Analysis, LayerInfo, analyze
-from .graph import AUTOMATIC, Net
+from .graph import Net
 from .perf import gc_paused
 
 
@@ -347,7 +346,7 @@ def _explain_sum(analysis, is_params, published, seen_rows) -> tuple[str, str]:
         if published == column:
             return "ok", f"the sum of its column (the net's total is {_num(total)})"
         return "differs", (f"not the sum of its column, which is {_num(column)}"
-                           + (f" = the net's total" if column == total else f"; the net's total is {_num(total)}"))
+                           + (" = the net's total" if column == total else f"; the net's total is {_num(total)}"))
     if published == column:
         off = [(n, p, c) for n, p, c in seen_rows if c is not None and c != p]
         if not off:

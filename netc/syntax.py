@@ -34,7 +34,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # Whitespace and comments.  A comment runs to the end of its line: the lookahead stops the regex engine from
 # backtracking into a comment to find a ":" or a name inside it.
 _GAP = r"(?:\s|\#[^\n]*(?=\n|\Z))*"
-_STRING = r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+_STRING = r"\"(?:[^\"\\\n]|\\[^\n])*\"|'(?:[^'\\\n]|\\[^\n])*'"  # never across a line break
 
 # One alternative per terminal, tried in order at each position after skipping whitespace and comments.
 # KEY must come before KEY_OPEN and NAME (a regex alternation takes the first that matches).

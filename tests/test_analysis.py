@@ -7,7 +7,6 @@ an Input of the same shapes; netc gets those shapes the way a user gives them, w
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 

@@ -13,19 +13,24 @@ run is the same for any --jobs and any case can be rerun alone.  Each case goes 
     -> load_net_param (parse, bind, upgrade) -> build_net for TRAIN, TEST and the net's own stages
     -> format_document, when it parsed
 
-and every NetcError is rendered.  When the text parsed, the formatter must keep it: fmt(x) parses,
-fmt(fmt(x)) == fmt(x), and parse(fmt(x)) is parse(x) up to what fmt canonicalizes (colons, separators, string
-spelling, `[{...}, {...}]` written as repeated fields); when it bound, fmt(x) binds to the same message.
+and every NetcError is rendered.  A case is "ok" when it parsed and either bound as a solver or loaded and built
+as a net in every state, "NetcError" when a stage refused it with one.
 
-Failures (exit 1): an exception other than NetcError, a formatter property broken, a case slower than
---slow seconds.  Each distinct failure gets a repro under --out: the case as it was, a shrunk copy, and
-the traceback or the property's details.
+When the text parsed, the formatter must keep it: fmt(x) parses, fmt(fmt(x)) == fmt(x), and parse(fmt(x)) is
+parse(x) up to what fmt canonicalizes (colons, separators, string spelling, `[{...}, {...}]` written as
+repeated fields); when it bound, fmt(x) binds to the same message.
+
+Failures (exit 1): an exception other than NetcError, a formatter property broken, a case whose front end
+(everything above, without the fmt round trip that only checks it) takes more than --slow CPU seconds.  Each
+distinct failure gets a repro under --out: the case as it was, a shrunk copy, and the traceback or the
+property's details.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -115,7 +120,8 @@ def _name(rng: random.Random) -> str:
         return rng.choice(FIELD_NAMES)
     if r < 0.8:
         return rng.choice(WORDS + ENUM_NAMES)
-    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_0123456789") for _ in range(rng.randint(1, 12))).lstrip("0123456789") or "n"
+    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_0123456789") for _ in range(rng.randint(1, 12)))
+    return word.lstrip("0123456789") or "n"
 
 
 def _value(rng: random.Random) -> str:
@@ -323,7 +329,8 @@ def gen_deep(rng: random.Random) -> str:
 # ------------------------------------------------------------------------------------------------------
 # Mutations of real files: (text, rng) -> text
 
-_TOKEN_SPLIT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|-?[0-9.][\w.+-]*|\s+|.',
+_TOKEN_SPLIT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*'
+                          r'|[A-Za-z_][A-Za-z0-9_]*|-?[0-9.][\w.+-]*|\s+|.',
                           re.DOTALL)
 
 
@@ -589,6 +596,7 @@ class Outcome:
     signature: str = ""             # what makes two failures the same one
     detail: str = ""                # traceback or property details
     unlocated: int = 0              # NetcErrors whose diagnostics carry neither a span nor a file name
+    check_cpu: float = 0.0          # CPU seconds of the fmt round trip (not the front end's own time)
 
 
 def _render(e: NetcError, out: Outcome) -> None:
@@ -663,9 +671,8 @@ def _scalar(v) -> tuple:
     return (v[0], v[1])
 
 
-def _check_fmt(doc, messages: dict[str, bytes | None], name: str) -> None:
-    """fmt(x) parses, is a fixed point, keeps the tree and binds to the same messages."""
-    out1 = format_document(doc)
+def _check_fmt(doc, out1: str, messages: dict[str, bytes | None], name: str) -> None:
+    """fmt(x) = out1 parses, is a fixed point, keeps the tree and binds to the same messages."""
     try:
         doc2 = parse(Source(name + " (formatted)", out1))
     except NetcError as e:
@@ -698,15 +705,18 @@ def _signature(e: BaseException) -> str:
     frames = traceback.extract_tb(e.__traceback__)
     if isinstance(e, RecursionError):
         # The innermost frame is wherever the stack ran out; the frame that repeats is the bug.
-        ours = [f for f in frames if f"{os.sep}netc{os.sep}" in f.filename] or frames
+        rec = [f for f in frames if f"{os.sep}netc{os.sep}" in f.filename] or frames
         counts: dict = {}
-        for f in ours:
+        for f in rec:
             counts[(f.filename, f.name)] = counts.get((f.filename, f.name), 0) + 1
         (fname, func), _ = max(counts.items(), key=lambda kv: kv[1])
         return f"RecursionError in {Path(fname).name}:{func}"
-    where = next((f for f in reversed(frames) if f"{os.sep}netc{os.sep}" in f.filename), frames[-1] if frames else None)
+    ours = [f for f in frames if f"{os.sep}netc{os.sep}" in f.filename]
+    where = ours[-1] if ours else (frames[-1] if frames else None)
     loc = f"{Path(where.filename).name}:{where.lineno} in {where.name}" if where else "?"
-    return f"{type(e).__name__} at {loc}"
+    # The netc function the front end called: _Bad from bind.py means one thing in bind, another in fmt.
+    entry = f" (from {Path(ours[0].filename).name}:{ours[0].name})" if ours and ours[0] is not where else ""
+    return f"{type(e).__name__} at {loc}{entry}"
 
 
 def run_case(data: bytes, name: str = "<fuzz>") -> Outcome:
@@ -773,10 +783,19 @@ def run_case(data: bytes, name: str = "<fuzz>") -> Outcome:
                 out.error_stage = out.error_stage or stage
         stage = "fmt"
         try:
-            _check_fmt(doc, messages, name)
+            formatted = format_document(doc)
+        except NetcError as e:  # a formatter may refuse a file, as long as it says where and why
+            _render(e, out)
+            out.status, out.error_stage = "error", "fmt"
+            return out
+        t0 = time.process_time()
+        try:
+            _check_fmt(doc, formatted, messages, name)
         except PropertyViolation as v:
             out.status, out.error_stage, out.signature, out.detail = "property", "fmt", v.prop, v.detail
             return out
+        finally:
+            out.check_cpu = time.process_time() - t0
         if not (net_ok or bound):
             out.status = "error"
         return out
@@ -793,11 +812,16 @@ def _on_alarm(signum, frame):
     raise Hang()
 
 
-def timed_case(data: bytes, name: str, timeout: float) -> tuple[Outcome, float]:
-    """run_case with a wall-clock alarm: a case still running after `timeout` s is a hang."""
+def timed_case(data: bytes, name: str, timeout: float) -> tuple[Outcome, float, float]:
+    """run_case with a wall-clock alarm (a case still running after `timeout` s is a hang).
+
+    Returns the outcome, the front end's CPU seconds (without the fmt round trip) and the whole case's
+    wall-clock seconds.  "Slow" is judged on CPU time: it is what an algorithm costs, where wall-clock time
+    also counts whatever else the machine was running."""
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     try:
         out = run_case(data, name)
@@ -807,7 +831,8 @@ def timed_case(data: bytes, name: str, timeout: float) -> tuple[Outcome, float]:
     finally:
         if hasattr(signal, "setitimer"):
             signal.setitimer(signal.ITIMER_REAL, 0)
-    return out, time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    return out, time.process_time() - c0 - out.check_cpu, total
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -829,10 +854,12 @@ class Tally:
     cases: int = 0
     counts: dict = field(default_factory=lambda: {"ok": 0, "error": 0, "crash": 0, "property": 0})
     stages: dict = field(default_factory=lambda: {s: 0 for s in STAGES})
-    per_gen: dict = field(default_factory=dict)    # name -> [cases, ok, error, fail, seconds, max seconds]
+    # generator -> [cases, ok, error, failed, total seconds, most front-end seconds]
+    per_gen: dict = field(default_factory=dict)
     slow: int = 0
     unlocated: int = 0
-    slowest: tuple = (0.0, -1, "", 0)               # seconds, index, generator, bytes
+    slowest: tuple = (0.0, 0.0, -1, "", 0)          # front-end seconds, whole case, index, generator, bytes
+    slowest_total: tuple = (0.0, -1, "")            # whole case seconds (with the fmt checks), index, generator
     failures: list = field(default_factory=list)    # first few Failure per signature
 
     def add(self, other: "Tally", keep: int) -> None:
@@ -849,6 +876,7 @@ class Tally:
         self.slow += other.slow
         self.unlocated += other.unlocated
         self.slowest = max(self.slowest, other.slowest)
+        self.slowest_total = max(self.slowest_total, other.slowest_total)
         for f in other.failures:
             if sum(1 for g in self.failures if g.signature == f.signature) < keep:
                 self.failures.append(f)
@@ -860,6 +888,7 @@ class Config:
     corpus: str | None
     slow: float
     timeout: float
+    max_depth: int = MAX_DEPTH
     keep: int = 3
 
 
@@ -867,8 +896,9 @@ _CONFIG: Config | None = None
 
 
 def _init_worker(cfg: Config) -> None:
-    global _CONFIG
+    global _CONFIG, MAX_DEPTH
     _CONFIG = cfg
+    MAX_DEPTH = cfg.max_depth
     _load_seeds(Path(cfg.corpus) if cfg.corpus else None)
     sys.setrecursionlimit(1000)  # what a user of netc gets; a deeper stack only hides a recursion
 
@@ -878,11 +908,11 @@ def run_chunk(bounds: tuple[int, int]) -> Tally:
     t = Tally()
     for i in range(*bounds):
         gen, data = make_case(cfg.seed, i)
-        out, secs = timed_case(data, f"case-{i}", cfg.timeout)
+        out, secs, total = timed_case(data, f"case-{i}", cfg.timeout)
         t.cases += 1
         row = t.per_gen.setdefault(gen, [0, 0, 0, 0, 0.0, 0.0])
         row[0] += 1
-        row[4] += secs
+        row[4] += total
         row[5] = max(row[5], secs)
         t.counts[out.status] += 1
         t.unlocated += out.unlocated
@@ -902,8 +932,9 @@ def run_chunk(bounds: tuple[int, int]) -> Tally:
                 row[3] += 1
             sig = f"slow (> {cfg.slow:g} s): {gen}"
             if sum(1 for f in t.failures if f.signature == sig) < cfg.keep:
-                t.failures.append(Failure(i, gen, "slow", sig, f"{secs:.3f} s, {len(data)} bytes", data, secs))
-        t.slowest = max(t.slowest, (secs, i, gen, len(data)))
+                t.failures.append(Failure(i, gen, "slow", sig, f"{secs:.3f} s CPU, {len(data)} bytes", data, secs))
+        t.slowest = max(t.slowest, (secs, total, i, gen, len(data)))
+        t.slowest_total = max(t.slowest_total, (total, i, gen))
     return t
 
 
@@ -917,7 +948,7 @@ def run(cases: int, cfg: Config, jobs: int, progress) -> Tally:
             total.add(run_chunk(b), cfg.keep)
             progress(total)
         return total
-    ctx = __import__("multiprocessing").get_context("fork" if hasattr(os, "fork") else "spawn")
+    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                                 initargs=(cfg,)) as pool:
         for t in pool.map(run_chunk, bounds):
@@ -930,22 +961,32 @@ def run(cases: int, cfg: Config, jobs: int, progress) -> Tally:
 # Repros
 
 def shrink(data: bytes, still_fails, budget_s: float = 20.0) -> bytes:
-    """Delta debugging over bytes: drop chunks, halving their size, while the same failure remains."""
+    """Delta debugging: drop runs of tokens, then of bytes, halving the run, while the same failure remains."""
     deadline = time.monotonic() + budget_s
-    n = max(1, len(data) // 2)
-    while n >= 1 and time.monotonic() < deadline:
-        i = 0
-        changed = False
-        while i < len(data) and time.monotonic() < deadline:
-            cand = data[:i] + data[i + n:]
-            if cand != data and still_fails(cand):
-                data = cand
-                changed = True
-            else:
-                i += n
-        if not changed:
-            n //= 2
-    return data
+
+    def drop_runs(parts: list, join) -> list:
+        n = max(1, len(parts) // 2)
+        while n >= 1 and time.monotonic() < deadline:
+            i = 0
+            changed = False
+            while i < len(parts) and time.monotonic() < deadline:
+                cand = parts[:i] + parts[i + n:]
+                if still_fails(join(cand)):
+                    parts = cand
+                    changed = True
+                else:
+                    i += 1 if len(parts) < 2000 else n  # small inputs: try every run, not just aligned ones
+            if not changed:
+                n //= 2
+        return parts
+
+    try:
+        tokens = _tokens(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        tokens = None
+    if tokens is not None:
+        data = "".join(drop_runs(tokens, lambda ts: "".join(ts).encode("utf-8"))).encode("utf-8")
+    return bytes(drop_runs(list(data), bytes))
 
 
 def write_repros(tally: Tally, out_dir: Path, cfg: Config, shrink_s: float) -> list[tuple[Failure, Path, bytes]]:
@@ -961,7 +1002,7 @@ def write_repros(tally: Tally, out_dir: Path, cfg: Config, shrink_s: float) -> l
         small = first.data
         if first.kind != "slow" and shrink_s > 0:
             def still_fails(d: bytes, sig=sig) -> bool:
-                o, _ = timed_case(d, "<shrink>", cfg.timeout)
+                o, _, _ = timed_case(d, "<shrink>", cfg.timeout)
                 return o.signature == sig
             small = shrink(first.data, still_fails, shrink_s)
             (out_dir / f"{stem}.min.prototxt").write_bytes(small)
@@ -986,25 +1027,27 @@ def summary(tally: Tally, cfg: Config, jobs: int, seconds: float, distinct: dict
         f"{seconds:.1f} s ({tally.cases / max(seconds, 1e-9):.1f} cases/s)",
         f"  ok {c['ok']}, NetcError {c['error']}, uncaught exceptions {c['crash']} ({distinct['crash']} distinct), "
         f"fmt property violations {c['property']} ({distinct['property']} distinct), "
-        f"slower than {cfg.slow:g} s {tally.slow}",
-        f"  slowest case: {tally.slowest[0]:.3f} s (case {tally.slowest[1]}, {tally.slowest[2]}, "
-        f"{tally.slowest[3]} bytes)",
+        f"front end slower than {cfg.slow:g} s CPU {tally.slow}",
+        f"  slowest case: {tally.slowest[0]:.3f} s CPU in the front end, {tally.slowest[1]:.3f} s wall-clock with "
+        f"the fmt round trip (case {tally.slowest[2]}, {tally.slowest[3]}, {tally.slowest[4]} bytes); slowest "
+        f"wall-clock: {tally.slowest_total[0]:.3f} s (case {tally.slowest_total[1]})",
         f"  reached: parsed {s['parsed']}, bound as net {s['bound net']}, as solver {s['bound solver']}, "
         f"loaded net {s['loaded net']}, built TRAIN {s['built TRAIN']}, built TEST {s['built TEST']}",
         f"  NetcErrors without a location: {tally.unlocated}",
-        "  generator     cases       ok  NetcError  failed  mean ms   max ms",
+        "  generator     cases       ok  NetcError  failed  mean ms (wall)  max front-end ms (CPU)",
     ]
     for g in GENERATORS:
         if g in tally.per_gen:
             n, ok, err, fail, tot, mx = tally.per_gen[g]
-            lines.append(f"  {g:<10} {n:>8} {ok:>8} {err:>10} {fail:>7} {1e3 * tot / max(n, 1):>8.2f} {1e3 * mx:>8.1f}")
+            lines.append(f"  {g:<10} {n:>8} {ok:>8} {err:>10} {fail:>7} {1e3 * tot / max(n, 1):>15.2f} "
+                         f"{1e3 * mx:>23.1f}")
     return "\n".join(lines)
 
 
 def _replay(path: Path, timeout: float) -> int:
     data = path.read_bytes()
-    out, secs = timed_case(data, str(path), timeout)
-    print(f"{path}: {out.status} in {secs:.3f} s; stages {', '.join(out.stages) or 'none'}"
+    out, secs, _ = timed_case(data, str(path), timeout)
+    print(f"{path}: {out.status}, front end {secs:.3f} s CPU; stages {', '.join(out.stages) or 'none'}"
           + (f"; stopped at {out.error_stage}" if out.error_stage else ""))
     if out.status in ("crash", "property"):
         print(out.signature)
@@ -1021,7 +1064,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
                     help="more files to mutate besides nets/ (default ../shared/corpus if present)")
     ap.add_argument("--out", type=Path, default=Path("fuzz-out"), help="where repros go (default ./fuzz-out)")
-    ap.add_argument("--slow", type=float, default=1.0, help="a case slower than this many seconds fails (1)")
+    ap.add_argument("--slow", type=float, default=1.0,
+                    help="a case whose front end takes more CPU seconds than this fails (1)")
     ap.add_argument("--timeout", type=float, default=30.0, help="a case still running after this is a hang (30)")
     ap.add_argument("--shrink", type=float, default=20.0, help="seconds to shrink each distinct failure (20; 0: off)")
     ap.add_argument("--quick", action="store_true", help="a short run: 2000 cases, nesting up to 10k levels")
@@ -1032,25 +1076,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global MAX_DEPTH
     args = build_parser().parse_args(argv)
     if args.replay:
         return _replay(args.replay, args.timeout)
-    if args.quick:
-        MAX_DEPTH = 10_000
     cases = args.cases if args.cases is not None else (2000 if args.quick else 100_000)
     if cases < 0 or args.jobs < 1:
         print("fuzz_parse.py: --cases must be >= 0 and --jobs >= 1", file=sys.stderr)
         return 2
-    cfg = Config(args.seed, str(args.corpus) if args.corpus else None, args.slow, args.timeout)
+    cfg = Config(args.seed, str(args.corpus) if args.corpus else None, args.slow, args.timeout,
+                 10_000 if args.quick else MAX_DEPTH)
     if args.case is not None:
         _init_worker(cfg)
         gen, data = make_case(args.seed, args.case)
         if args.write_case:
             args.write_case.write_bytes(data)
-        out, secs = timed_case(data, f"case-{args.case}", args.timeout)
-        print(f"case {args.case} ({gen}, {len(data)} bytes): {out.status} in {secs:.3f} s; "
-              f"stages {', '.join(out.stages) or 'none'}" + (f"; stopped at {out.error_stage}" if out.error_stage else ""))
+        out, secs, _ = timed_case(data, f"case-{args.case}", args.timeout)
+        print(f"case {args.case} ({gen}, {len(data)} bytes): {out.status}, front end {secs:.3f} s CPU; "
+              f"stages {', '.join(out.stages) or 'none'}"
+              + (f"; stopped at {out.error_stage}" if out.error_stage else ""))
         print(f"  {data[:200]!r}{' ...' if len(data) > 200 else ''}")
         if out.status in ("crash", "property"):
             print(out.signature)
