@@ -123,11 +123,26 @@ class _Printer:
                     return None
                 parts.append(f"{f[0]} {inner}")
             elif f[2] == FIELD_LIST and any(isinstance(e, Message) for e in f[3].elements):
+                if not all(isinstance(e, Message) for e in f[3].elements):
+                    return None
                 for e in f[3].elements:
-                    inner = self.one_line(e) if isinstance(e, Message) else f": {self.scalar(e)}"
+                    inner = self.one_line(e)
                     if inner is None:
                         return None
-                    parts.append(f"{f[0]} {inner}" if isinstance(e, Message) else f"{f[0]}{inner}")
+                    parts.append(f"{f[0]} {inner}")
+            else:
+                parts.append(self.field_text(f))
+        return "{ " + " ".join(parts) + " }" if parts else "{ }"
+
+    def inline(self, msg: Message) -> str:
+        """A message on one line whatever its layout (for the rare list that mixes messages and scalars)."""
+        parts = []
+        for f in msg.fields:
+            if f[2] == FIELD_MESSAGE:
+                parts.append(f"{f[0]} {self.inline(f[3])}")
+            elif f[2] == FIELD_LIST:
+                items = ", ".join(self.inline(e) if isinstance(e, Message) else self.scalar(e) for e in f[3].elements)
+                parts.append(f"{f[0]}{':' if f[4] else ''} [{items}]")
             else:
                 parts.append(self.field_text(f))
         return "{ " + " ".join(parts) + " }" if parts else "{ }"
@@ -146,14 +161,14 @@ class _Printer:
             pad = INDENT * depth
             if kind == FIELD_MESSAGE:
                 self.message(name, value, depth)
-            elif kind == FIELD_LIST and any(isinstance(e, Message) for e in value.elements):
-                # Messages in a list become blocks; a scalar among them keeps its own line (the binder
-                # reports it), so the text means the same.
+            elif kind == FIELD_LIST and all(isinstance(e, Message) for e in value.elements) and value.elements:
                 for e in value.elements:
-                    if isinstance(e, Message):
-                        self.message(name, e, depth)
-                    else:
-                        self.lines.append(f"{pad}{name}: {self.scalar(e)}")
+                    self.message(name, e, depth)
+            elif kind == FIELD_LIST and any(isinstance(e, Message) for e in value.elements):
+                # Messages and scalars in one list never bind (the binder reports it): keep the list as
+                # written, on one line, so the text still means the same.
+                items = ", ".join(self.inline(e) if isinstance(e, Message) else self.scalar(e) for e in value.elements)
+                self.lines.append(f"{pad}{name}{':' if f[4] else ''} [{items}]")
             else:
                 self.lines.append(pad + self.field_text(f))
             self.last_pos = f[5]

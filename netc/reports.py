@@ -20,6 +20,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 from .analysis import Analysis, LayerInfo, analyze
 from .graph import Net
@@ -66,7 +67,7 @@ class Report:
                 "name": layer.name, "type": layer.type,
                 "top": ", ".join(shape_text(s) for s in info.top_shapes),
                 "params": info.params, "state": info.state, "macs": info.macs, "other_ops": info.other_ops,
-                "activations": info.activations, "rf": _rf_text(info),
+                "activations": info.activations, "rf": _rf_text(info), "members": [layer.index],
             })
         if group_by_prefix:
             rows = _group(rows)
@@ -177,28 +178,55 @@ class Report:
         return json.dumps(self.to_json(), indent=1) + "\n"
 
 
+def module_names(names: Sequence[str]) -> list[str | None]:
+    """The module of each layer name, None for none: the text before the first "/" (inception_3a/1x1 ->
+    inception_3a), else before "_branch" (res2a_branch2a -> res2a); a name equal to such a module or
+    continuing it with "_" joins it (res2a, res2a_relu).  The table (--group-by-prefix) and the diagram
+    (--collapse-modules) fold by this one rule."""
+    def explicit(name: str) -> str | None:
+        for sep in ("/", "_branch"):
+            head, found, _ = name.partition(sep)
+            if found and head:
+                return head
+        return None
+
+    first = [explicit(n) for n in names]
+    known = sorted({m for m in first if m}, key=lambda m: (-len(m), m))
+    out: list[str | None] = []
+    for name, mod in zip(names, first):
+        if mod is None:
+            mod = next((k for k in known if name == k or name.startswith(k + "_")), None)
+        out.append(mod)
+    return out
+
+
+
 def _group(rows: list[dict]) -> list[dict]:
-    """Fold layers named `module/part` into one row per module (inception_3a/1x1 ... -> inception_3a)."""
+    """Fold the layers of a module (module_names) into one row, at the module's first layer; a module of one
+    layer keeps that layer's own row."""
     out: list[dict] = []
     index: dict[str, dict] = {}
-    for r in rows:
-        name = r["name"]
-        prefix = name.split("/", 1)[0] if "/" in name else None
+    firsts: dict[str, dict] = {}
+    for r, prefix in zip(rows, module_names([r["name"] for r in rows])):
         if prefix is None:
             out.append(r)
             continue
         g = index.get(prefix)
         if g is None:
             g = index[prefix] = {"name": prefix + "/*", "type": "module", "top": r["top"], "params": 0, "state": 0,
-                                 "macs": 0, "other_ops": 0, "activations": 0, "rf": "", "layers": 0}
+                                 "macs": 0, "other_ops": 0, "activations": 0, "rf": "", "layers": 0,
+                                 "members": []}
+            firsts[prefix] = r
             out.append(g)
+        g["members"].extend(r["members"])
         g["layers"] += 1
         g["type"] = f"{g['layers']} layers"
         g["top"] = r["top"]  # the module's last layer
         for k in ("params", "state", "macs", "other_ops", "activations"):
             g[k] += r[k]
         g["rf"] = r["rf"] or g["rf"]
-    return out
+    groups = {id(g): p for p, g in index.items()}
+    return [firsts[groups[id(r)]] if id(r) in groups and r["layers"] == 1 else r for r in out]
 
 
 def report(net: Net | str, batch: int | None = None, inputs: dict | None = None, phase: str = "TEST",

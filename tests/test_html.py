@@ -41,7 +41,8 @@ name: "modules"
 input: "data"
 input_shape { dim: 2 dim: 3 dim: 13 dim: 17 }
 layer { name: "stem" type: "Convolution" bottom: "data" top: "stem" convolution_param { num_output: 4 kernel_size: 3 } }
-layer { name: "block/conv" type: "Convolution" bottom: "stem" top: "block" convolution_param { num_output: 5 kernel_size: 3 } }
+layer { name: "block/conv" type: "Convolution" bottom: "stem" top: "block"
+        convolution_param { num_output: 5 kernel_size: 3 } }
 layer { name: "block/relu" type: "ReLU" bottom: "block" top: "block" }
 layer { name: "head" type: "InnerProduct" bottom: "block" top: "head" inner_product_param { num_output: 7 } }
 """
@@ -147,6 +148,7 @@ def test_alexnet_page_is_self_contained(tmp_path):
 
 def test_cli_writes_html(tmp_path):
     text = report_html(tmp_path, ALEXNET, "--phase", "TEST").read_text()
+    assert report_html(tmp_path, ALEXNET, "--phase", "TEST", name="again.html").read_text() == text  # deterministic
     assert text.startswith("<!DOCTYPE html>")
     assert_self_contained(text)
     if HAVE_DOT:
@@ -167,6 +169,14 @@ def test_prototxt_strings_are_escaped(tmp_path, via_cli):
     assert [t for t, _ in doc.tags].count("script") == 1
     assert sum(EVIL in t for t in doc.text) >= 2  # the net's name (title, heading) and the layer's row
     assert_self_contained(text)
+
+
+def test_flops_column(tmp_path):
+    text = report_html(tmp_path, ALEXNET, "--phase", "TEST", "--flops").read_text()
+    doc = parse(text)
+    assert "FLOPs" in doc.text and "MACs" not in doc.text
+    assert f"{2 * 36_220_340_800:,}" in doc.text  # the total, doubled
+    assert 'data-v="10541520000"' in text  # conv1: 2 x 5,270,760,000, sorted as a number
 
 
 def test_module_rows_list_their_layers(tmp_path):
@@ -326,15 +336,19 @@ def test_alexnet_in_chromium(driver, tmp_path):
         "const s = document.querySelector('#diagram svg'), g = s.querySelector('g#L2') || s.querySelector('g.L2');"
         " return g.classList.contains('hl')")
 
-    # Node -> row: fc8 (layer 22) sits far down the table; its row scrolls into the table's pane.
+    # Node -> row: fc8 (layer 22) sits far down the table; its row scrolls into the table's pane, and a
+    # filter that hides it is cleared.
     pane_top = "return document.querySelector('.tablepane').scrollTop"
     driver.execute_script("document.querySelector('.tablepane').scrollTop = 0")
+    box.send_keys("pool")
+    assert "fc8" not in visible_rows(driver)
     fc8 = driver.find_element(By.CSS_SELECTOR, "#diagram svg g#L22")
     click(driver, fc8)
     row = row_named(driver, "fc8")
     WebDriverWait(driver, 5).until(lambda d: has_class(d, row, "hl"))
     assert not has_class(driver, row_named(driver, "conv1"), "hl")
     assert has_class(driver, fc8, "hl")
+    assert box.get_attribute("value") == "" and len(visible_rows(driver)) == 25
     in_view = ("const r = arguments[0].getBoundingClientRect(), p = document.querySelector('.tablepane')"
                ".getBoundingClientRect(); return r.top >= p.top && r.bottom <= p.bottom")
     WebDriverWait(driver, 5).until(lambda d: d.execute_script(in_view, row))
@@ -351,6 +365,13 @@ def test_alexnet_in_chromium(driver, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     assert driver.save_screenshot(str(tmp_path / "html_report.png"))
     assert driver.save_screenshot(str(ARTIFACTS / "html_report.png"))
+
+    # "Fit diagram" scales the whole diagram into its pane.
+    driver.find_element(By.ID, "fit").click()
+    assert driver.execute_script(
+        "const s = document.querySelector('#diagram svg').getBoundingClientRect(),"
+        " p = document.getElementById('diagram').getBoundingClientRect();"
+        " return s.height <= p.height && s.width <= p.width")
 
     assert js_errors(driver) == []
 
@@ -400,6 +421,7 @@ def test_no_graphviz_page_works_in_chromium(driver, tmp_path):
     page.write_text(render_html(netc.report(str(ROOT / "nets" / "lenet" / "deploy.prototxt")), None))
     open_page(driver, page)
     assert "apt-get install graphviz" in driver.find_element(By.ID, "diagram").text
+    assert not driver.find_element(By.ID, "fit").is_enabled()
     click(driver, row_named(driver, "conv1"))  # nothing to highlight, and no error either
     click_header(driver, "params")
     assert visible_rows(driver)[0] == "ip1"

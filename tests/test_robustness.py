@@ -267,9 +267,10 @@ def _formats(text: str) -> None:
     assert format_document(parse(Source("<fmt>", out))) == out
 
 
-@pytest.mark.parametrize("text", ["a: [{}, 1]", "a: [1, {}]", 'layer { bottom: ["x", {}] }'])
+@pytest.mark.parametrize("text", ["a: [{}, 1]", "a: [1, {}]", 'layer { bottom: ["x", {}] }', 'a[{},""]'])
 def test_fmt_list_mixing_messages_and_scalars(text):
     _formats(text)
+    check(text)  # the whole round trip: parse(fmt(x)) == parse(x) too
 
 
 @pytest.mark.parametrize("text", ["a: 'x\\q'", "a: 'x\\400'", 'a: "a" "\\q"'])
