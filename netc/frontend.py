@@ -78,9 +78,8 @@ def _as_source(text_or_path, name: str | None = None) -> Source:
     if isinstance(text_or_path, bytes):
         return source_from_bytes(name or "<bytes>", text_or_path)
     if isinstance(text_or_path, str):
-        # A single line without braces or colons that names an existing file is a path.
-        if "\n" not in text_or_path and ":" not in text_or_path.replace("\\", "/").split("/")[-1] \
-                and "{" not in text_or_path and os.path.isfile(text_or_path):
+        # A single line without braces that names an existing file is a path; anything else is text.
+        if "\n" not in text_or_path and "{" not in text_or_path and os.path.isfile(text_or_path):
             return read_source(text_or_path)
         return Source(name or "<text>", text_or_path)
     raise TypeError(f"expected prototxt text, bytes or a path, not {type(text_or_path).__name__}")
