@@ -206,20 +206,28 @@ def _fields_of(desc: Descriptor) -> dict[str, _FieldInfo]:
     return info
 
 
-# Fork-only fields that netc accepts with a warning unless --strict: (message type, field) -> handler.
+# Fork-only fields that netc accepts with a warning unless --strict: (message type, field) -> ForkField.
 # A handler sets the BVLC equivalent on the message and returns the warning text.
 ForkHandler = Callable[[object, object], str]
-FORK_FIELDS: dict[tuple[str, str], ForkHandler] = {}
 
 
-def fork_field(message_type: str, name: str) -> Callable[[ForkHandler], ForkHandler]:
+@dataclass(frozen=True)
+class ForkField:
+    handler: ForkHandler
+    replaces: str  # the BVLC field the handler sets: giving both, in either order, is an error
+
+
+FORK_FIELDS: dict[tuple[str, str], ForkField] = {}
+
+
+def fork_field(message_type: str, name: str, *, replaces: str) -> Callable[[ForkHandler], ForkHandler]:
     def register(fn: ForkHandler) -> ForkHandler:
-        FORK_FIELDS[(message_type, name)] = fn
+        FORK_FIELDS[(message_type, name)] = ForkField(fn, replaces)
         return fn
     return register
 
 
-def _fork_fields() -> dict[tuple[str, str], ForkHandler]:
+def _fork_fields() -> dict[tuple[str, str], ForkField]:
     """The handlers live with the other upgrades (netc/upgrade.py); registered on first use."""
     if not FORK_FIELDS:
         from .upgrade import register_fork_fields
@@ -303,10 +311,14 @@ class _Binder:
         for f in fields:
             name, pos, kind, value = f[0], f[1], f[2], f[3]
             fi = info.get(name)
+            fork = None
             if fi is None:
-                self.unknown_field(msg, f)
-                continue
-            if not fi.repeated:
+                fork = _fork_fields().get((desc.full_name, name))
+                if fork is None or self.strict or kind != FIELD_SCALAR:
+                    self.unknown_field(msg, f, fork)
+                    continue
+            # A fork field is non-repeated too: a second one is refused like a second value of a real field.
+            if fork is not None or not fi.repeated:
                 if seen is None:
                     seen = {}
                 first = seen.get(name)
@@ -318,6 +330,9 @@ class _Binder:
                         "Caffe's parser refuses a second value for a non-repeated field")
                     continue
                 seen[name] = pos
+            if fork is not None:
+                self.bind_fork_field(msg, fork, f, fields)
+                continue
             if kind == FIELD_SCALAR:
                 if fi.message:
                     self.diags.error(f'Expected "{{" for message field "{name}" of "{desc.full_name}".',
@@ -390,25 +405,34 @@ class _Binder:
         else:
             setattr(msg, fi.name, v)
 
-    def unknown_field(self, msg, f) -> None:
+    def bind_fork_field(self, msg, fork: ForkField, f, fields: list) -> None:
+        """A fork field given once, as a scalar, without --strict: mapped by its handler, with a warning."""
+        name, pos, value = f[0], f[1], f[3]
+        span = self.span(pos, pos + len(name))
+        # Checked against the whole message, so that the order of the two fields does not matter.
+        other = next((g for g in fields if g[0] == fork.replaces), None)
+        if other is not None:
+            line = self.source.line_col(other[1])[0]
+            self.diags.error(f"{name} (a fork field) and {fork.replaces} (BVLC's) are both given: keep "
+                             f"{fork.replaces}", span, f"{fork.replaces} is given on line {line}; remove {name}")
+            return
+        try:
+            text = fork.handler(msg, value)
+        except _Bad as e:
+            self.diags.error(str(e), self.value_span(value))
+            return
+        self.diags.warning(text, span)
+
+    def unknown_field(self, msg, f, fork: ForkField | None = None) -> None:
+        """A field the schema does not have: a fork field under --strict or not written as `name: value`, or
+        a plain mistake (with a did-you-mean)."""
         desc = msg.DESCRIPTOR
         name, pos = f[0], f[1]
         span = self.span(pos, pos + len(name))
-        handler = _fork_fields().get((desc.full_name, name))
-        if handler is not None:
-            if self.strict:
-                self.diags.error(f'Message type "{desc.full_name}" has no field named "{name}".', span,
-                                 f'"{name}" exists only in Caffe forks; BVLC Caffe (and --strict) rejects it')
-                return
-            if f[2] != FIELD_SCALAR:
-                self.diags.error(f'Message type "{desc.full_name}" has no field named "{name}".', span)
-                return
-            try:
-                text = handler(msg, f[3])
-            except _Bad as e:
-                self.diags.error(str(e), self.value_span(f[3]))
-                return
-            self.diags.warning(text, span)
+        if fork is not None:
+            hint = f'"{name}" exists only in Caffe forks; BVLC Caffe (and --strict) rejects it' if self.strict \
+                else None
+            self.diags.error(f'Message type "{desc.full_name}" has no field named "{name}".', span, hint)
             return
         near = did_you_mean(name, [fd.name for fd in desc.fields])
         if near:

@@ -6,17 +6,18 @@ reports a single warning under its step name:
 
   "V0LayerParameter"     `layers { layer { type: "conv" } }` -> V1 `layers { type: CONVOLUTION }`, with the
                          `padding` layers folded into the conv/pool layer that reads them
-  "data transformation"  scale / mean_file / crop_size / mirror inside data_param, image_data_param or
-                         window_data_param -> transform_param
+  "data transformation"  scale / mean_file / crop_size / mirror inside the data_param, image_data_param or
+                         window_data_param of a V1 layer -> transform_param
   "V1LayerParameter"     `layers { type: ENUM }` -> `layer { type: "String" }`
   "input fields"         net-level input / input_shape / input_dim -> a first layer "input" of type "Input"
   "BatchNorm params"     a BatchNorm layer with exactly 3 `param {}` gets lr_mult 0 and decay_mult 0
 
 A solver has one upgrade, "solver_type": the `solver_type` enum -> the `type` string.
 
-Where netc goes beyond Caffe it says so: the data-transformation step also cleans current-format `layer {}`
-entries (Caffe silently ignores the fields there), and a few inputs Caffe mishandles silently or crashes on
-are reported as errors instead.
+Where netc goes beyond Caffe it says so: a transformation field left in the data parameter of a
+current-format `layer {}` entry, which Caffe neither moves nor reads, is left where it is with a warning
+under "ignored transform fields" (not an upgrade step: nothing changes), and a few inputs Caffe mishandles
+silently or crashes on are reported as errors instead.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ __all__ = [
     "upgrade_solver",
     "NET_UPGRADES",
     "SOLVER_UPGRADES",
+    "IGNORED_TRANSFORM_FIELDS",
     "SOLVER_TYPE_NAMES",
     "V1_TYPE_NAMES",
     "V0_TYPES",
@@ -210,6 +212,10 @@ _TRANSFORM_FIELDS = ("scale", "mean_file", "crop_size", "mirror")
 _DATA_PARAMS_V1 = {_V1Type.Value("DATA"): "data_param", _V1Type.Value("IMAGE_DATA"): "image_data_param",
                    _V1Type.Value("WINDOW_DATA"): "window_data_param"}
 _DATA_PARAMS = {"Data": "data_param", "ImageData": "image_data_param", "WindowData": "window_data_param"}
+
+# The step name of the warnings about those fields in current-format layers: not one of Caffe's upgrades
+# (nothing is changed), so the steps a file reports stay Caffe's.
+IGNORED_TRANSFORM_FIELDS = "ignored transform fields"
 
 # V1LayerParameter fields the V1 step maps by hand; every other field is a `*_param` copied by name.
 _V1_MAPPED_FIELDS = ("bottom", "top", "name", "include", "exclude", "type", "blobs", "param",
@@ -439,18 +445,14 @@ def _legacy_transform_layers(layers, params_by_type) -> list[int]:
 
 
 def _needs_data_transform(net: caffe_pb2.NetParameter) -> bool:
-    return bool(_legacy_transform_layers(net.layers, _DATA_PARAMS_V1)
-                or _legacy_transform_layers(net.layer, _DATA_PARAMS))
+    """[upgrade_proto.cpp NetNeedsDataUpgrade]  V1 `layers {}` only, as in Caffe."""
+    return bool(_legacy_transform_layers(net.layers, _DATA_PARAMS_V1))
 
 
 def _upgrade_data_transform(net: caffe_pb2.NetParameter, origins: list[int | None], ctx: UpgradeContext) -> str:
-    """[upgrade_proto.cpp UpgradeNetDataTransformation]
-
-    V1 layers, as in Caffe: every DATA / IMAGE_DATA / WINDOW_DATA layer ends up with its data parameter and
-    a transform_param, even empty ones, and a legacy value overwrites one already in transform_param.
-    Current-format layers (netc only; Caffe ignores the fields there and reads transform_param): only the
-    layers holding such fields change, and a value already in transform_param is kept.
-    """
+    """[upgrade_proto.cpp UpgradeNetDataTransformation]  Every DATA / IMAGE_DATA / WINDOW_DATA layer ends up
+    with its data parameter and a transform_param, even empty ones, and a legacy value overwrites one already
+    in transform_param."""
     step = "data transformation"
     moved: list[str] = []
     params: list[str] = []
@@ -478,27 +480,31 @@ def _upgrade_data_transform(net: caffe_pb2.NetParameter, origins: list[int | Non
             setattr(transform, f, new)
             param.ClearField(f)
             fields.append(f)
+    return (f"moved {', '.join(dict.fromkeys(fields))} of "
+            f"{_plural(len(moved), 'layer')} ({_names(moved)}) from {' / '.join(dict.fromkeys(params))} "
+            f"into transform_param")
+
+
+def _warn_ignored_transform_fields(net: caffe_pb2.NetParameter, ctx: UpgradeContext) -> None:
+    """One warning per transformation field left in the data parameter of a current-format layer.  Caffe's
+    upgrade does not look at `layer {}` entries and its data layers read only transform_param, so such a
+    field changes nothing in Caffe; netc leaves it in place too, so that shapes agree with Caffe's (a
+    data_param.crop_size does not crop)."""
     for i in _legacy_transform_layers(net.layer, _DATA_PARAMS):
         layer = net.layer[i]
         param_name = _DATA_PARAMS[layer.type]
         param, transform = getattr(layer, param_name), layer.transform_param
-        moved.append(_layer_label(layer.name, i))
-        params.append(param_name)
         for f in _TRANSFORM_FIELDS:
             if not param.HasField(f):
                 continue
-            old = getattr(param, f)
             if transform.HasField(f):
-                ctx.warn(step, f"layer {_layer_label(layer.name, i)}: transform_param.{f} "
-                               f"{_value(getattr(transform, f))} is kept and {param_name}.{f} {_value(old)} is "
-                               f"dropped (Caffe reads only transform_param)", layer=origins[i])
+                read = f"only transform_param is read, which gives {f} {_value(getattr(transform, f))}"
+                fix = "remove it"
             else:
-                setattr(transform, f, old)
-            param.ClearField(f)
-            fields.append(f)
-    return (f"moved {', '.join(dict.fromkeys(fields))} of "
-            f"{_plural(len(moved), 'layer')} ({_names(moved)}) from {' / '.join(dict.fromkeys(params))} "
-            f"into transform_param")
+                read, fix = "only transform_param is read", "move it into transform_param"
+            ctx.warn(IGNORED_TRANSFORM_FIELDS,
+                     f"layer {_layer_label(layer.name, i)}: {param_name}.{f} is ignored by Caffe ({read}); {fix}",
+                     layer=i)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -648,6 +654,7 @@ def upgrade_net(net: caffe_pb2.NetParameter, ctx: UpgradeContext) -> list[int | 
                   'format', field="layers")
         return list(range(len(net.layer)))
     origins: list[int | None] = list(range(len(net.layers) or len(net.layer)))
+    _warn_ignored_transform_fields(net, ctx)
     for upgrade in NET_UPGRADES:
         if upgrade.needs(net):
             message = upgrade.apply(net, origins, ctx)
@@ -695,12 +702,11 @@ def upgrade_solver(solver: caffe_pb2.SolverParameter, ctx: UpgradeContext) -> No
 # Fork-only fields, met while binding (they are not in caffe.proto, so they never reach a message).
 
 def _ceil_mode(pooling: caffe_pb2.PoolingParameter, value) -> str:
-    """`pooling_param { ceil_mode: false }` (Caffe forks such as SSD's) -> `round_mode: FLOOR`."""
-    from netc.bind import _bool, _Bad  # the binder's own bool conversion and error
+    """`pooling_param { ceil_mode: false }` (Caffe forks such as SSD's) -> `round_mode: FLOOR`.  The binder
+    has already refused a second ceil_mode and a round_mode given beside it, in either order."""
+    from netc.bind import _bool  # the binder's own bool conversion (raises its _Bad)
 
     ceil = _bool(value, None)
-    if pooling.HasField("round_mode"):
-        raise _Bad("ceil_mode and round_mode are both given: keep round_mode (BVLC's field)")
     pooling.round_mode = caffe_pb2.PoolingParameter.CEIL if ceil else caffe_pb2.PoolingParameter.FLOOR
     mode = "CEIL" if ceil else "FLOOR"
     return (f"upgrade (ceil_mode): the fork field ceil_mode: {'true' if ceil else 'false'} is read as round_mode: "
@@ -708,4 +714,4 @@ def _ceil_mode(pooling: caffe_pb2.PoolingParameter, value) -> str:
 
 
 def register_fork_fields(register: Callable) -> None:
-    register("caffe.PoolingParameter", "ceil_mode")(_ceil_mode)
+    register("caffe.PoolingParameter", "ceil_mode", replaces="round_mode")(_ceil_mode)

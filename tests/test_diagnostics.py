@@ -134,6 +134,23 @@ CASES = {
         INPUT + 'layer {\n  name: "p"\n  type: "Pooling"\n  bottom: "data"\n  top: "p"\n  pooling_param { kernel_size: 2 ceil_mode: false }\n}\n',
         'x.prototxt:7:34: warning: upgrade (ceil_mode): the fork field ceil_mode: false is read as round_mode: FLOOR; BVLC Caffe rejects ceil_mode (netc --strict does too)\n  pooling_param { kernel_size: 2 ceil_mode: false }\n                                 ^^^^^^^^^',
     ),
+    'ceil_mode_then_round_mode': (
+        INPUT + 'layer {\n  name: "p"\n  type: "Pooling"\n  bottom: "data"\n  top: "p"\n  pooling_param {\n    kernel_size: 2\n    ceil_mode: false\n    round_mode: CEIL\n  }\n}\n',
+        'x.prototxt:9:5: error: ceil_mode (a fork field) and round_mode (BVLC\'s) are both given: keep round_mode\n  ceil_mode: false\n  ^^^^^^^^^\n  hint: round_mode is given on line 10; remove ceil_mode',
+    ),
+    'round_mode_then_ceil_mode': (
+        INPUT + 'layer {\n  name: "p"\n  type: "Pooling"\n  bottom: "data"\n  top: "p"\n  pooling_param {\n    kernel_size: 2\n    round_mode: CEIL\n    ceil_mode: false\n  }\n}\n',
+        'x.prototxt:10:5: error: ceil_mode (a fork field) and round_mode (BVLC\'s) are both given: keep round_mode\n  ceil_mode: false\n  ^^^^^^^^^\n  hint: round_mode is given on line 9; remove ceil_mode',
+    ),
+    'ceil_mode_twice': (
+        INPUT + 'layer {\n  name: "p"\n  type: "Pooling"\n  bottom: "data"\n  top: "p"\n  pooling_param {\n    kernel_size: 2\n    ceil_mode: false\n    ceil_mode: true\n  }\n}\n',
+        'x.prototxt:9:5: warning: upgrade (ceil_mode): the fork field ceil_mode: false is read as round_mode: FLOOR; BVLC Caffe rejects ceil_mode (netc --strict does too)\n  ceil_mode: false\n  ^^^^^^^^^\n'
+        'x.prototxt:10:5: error: Message type "caffe.PoolingParameter" should not have multiple "ceil_mode" fields.\n  ceil_mode: true\n  ^^^^^^^^^\n  hint: ceil_mode was already given on line 9; Caffe\'s parser refuses a second value for a non-repeated field',
+    ),
+    'ignored_transform_field': (
+        'layer {\n  name: "data"\n  type: "Data"\n  top: "data"\n  top: "label"\n  data_param { source: "db" batch_size: 2 crop_size: 227 }\n}\n',
+        'x.prototxt:2:3: warning: upgrade (ignored transform fields): layer "data": data_param.crop_size is ignored by Caffe (only transform_param is read); move it into transform_param\n  name: "data"\n  ^^^^',
+    ),
     'unknown_bottom': (
         INPUT + 'layer {\n  name: "pool1"\n  type: "Pooling"\n  bottom: "data"\n  top: "pool1"\n  pooling_param { kernel_size: 2 }\n}\nlayer {\n  name: "conv2"\n  type: "Convolution"\n  bottom: "pool_1"\n  top: "conv2"\n  convolution_param { num_output: 4 kernel_size: 1 }\n}\n',
         'x.prototxt:12:11: error: layer "conv2" (Convolution): unknown bottom "pool_1"\n  bottom: "pool_1"\n          ^^^^^^^^\n  hint: did you mean "pool1"?',
@@ -164,11 +181,11 @@ CASES = {
     ),
     'unknown_type': (
         INPUT + 'layer {\n  name: "c"\n  type: "Convolutoin"\n  bottom: "data"\n  top: "c"\n}\n',
-        'x.prototxt:4:9: error: layer "c" (Convolutoin): unknown layer type "Convolutoin"\n  type: "Convolutoin"\n        ^^^^^^^^^^^^^\n  hint: did you mean "Convolution" or "Deconvolution"?',
+        'x.prototxt:4:9: error: layer "c" (Convolutoin): unknown layer type "Convolutoin"\n  type: "Convolutoin"\n        ^^^^^^^^^^^^^\n  hint: did you mean "Convolution" or "Deconvolution"? Otherwise, a type from a Caffe fork needs a shape rule (@netc.layers.register) or its tops\' shapes: --input c=NxCxHxW',
     ),
     'case_type': (
         INPUT + 'layer {\n  name: "r"\n  type: "relu"\n  bottom: "data"\n  top: "r"\n}\n',
-        'x.prototxt:4:9: error: layer "r" (relu): unknown layer type "relu"\n  type: "relu"\n        ^^^^^^\n  hint: did you mean "ReLU"?',
+        'x.prototxt:4:9: error: layer "r" (relu): unknown layer type "relu"\n  type: "relu"\n        ^^^^^^\n  hint: did you mean "ReLU"? (layer types are case-sensitive)',
     ),
     'no_type': (
         INPUT + 'layer {\n  name: "r"\n  bottom: "data"\n  top: "r"\n}\n',

@@ -467,28 +467,53 @@ def test_v1_data_transform_fields_overwrite_transform_param_as_in_caffe():
     assert net.layer[1].HasField("data_param") and net.layer[1].HasField("transform_param")
 
 
-def test_current_format_data_param_transform_fields_are_moved():
-    net, ctx, origins = _upgraded("""
+def test_current_format_data_param_transform_fields_are_left_alone_with_a_warning():
+    # Caffe's NetNeedsDataUpgrade looks at V1 `layers {}` only, and its data layers read only transform_param:
+    # these fields change nothing in Caffe, so netc neither moves them nor reports a Caffe upgrade step.
+    text = """
     layer { name: "d" type: "Data" top: "x" data_param { source: "db" scale: 0.25 mean_file: "m" }
             transform_param { scale: 0.5 } }
     layer { name: "w" type: "WindowData" top: "w" window_data_param { source: "s" mirror: true } }
     layer { name: "i" type: "ImageData" top: "i" data_param { scale: 2 } }
-    """)
-    assert ctx.errors == [] and origins == [0, 1, 2]
+    layer { type: "Data" top: "y" data_param { crop_size: 227 } }
+    """
+    net, ctx, origins = _upgraded(text)
+    assert ctx.errors == [] and origins == [0, 1, 2, 3]
+    step = "ignored transform fields"
     assert ctx.warnings == [
-        ("data transformation", 'layer "d": transform_param.scale 0.5 is kept and data_param.scale 0.25 is '
-                                "dropped (Caffe reads only transform_param)", 0),
-        ("data transformation", 'moved scale, mean_file, mirror of 2 layers ("d", "w") from data_param / '
-                                "window_data_param into transform_param", None),
+        (step, 'layer "d": data_param.scale is ignored by Caffe (only transform_param is read, which gives '
+               "scale 0.5); remove it", 0),
+        (step, 'layer "d": data_param.mean_file is ignored by Caffe (only transform_param is read); move it '
+               "into transform_param", 0),
+        (step, 'layer "w": window_data_param.mirror is ignored by Caffe (only transform_param is read); move it '
+               "into transform_param", 1),
+        (step, "layer #3: data_param.crop_size is ignored by Caffe (only transform_param is read); move it into "
+               "transform_param", 3),
     ]
-    want = _net("""
-    layer { name: "d" type: "Data" top: "x" data_param { source: "db" }
-            transform_param { scale: 0.5 mean_file: "m" } }
-    layer { name: "w" type: "WindowData" top: "w" window_data_param { source: "s" }
-            transform_param { mirror: true } }
-    layer { name: "i" type: "ImageData" top: "i" data_param { scale: 2 } }
-    """)
-    assert net == want, _diff(net, want)
+    assert step not in [u.step for u in NET_UPGRADES] and step not in GOLDEN_STEP_NAMES.values()
+    assert net == _net(text), _diff(net, _net(text))
+
+
+def test_ignored_crop_size_does_not_crop():
+    # What Caffe does with `image_data_param { crop_size }`: nothing; the top keeps the resized size.
+    from netc.analysis import analyze
+    from netc.errors import Diagnostics
+    from netc.frontend import load_net_param
+    from netc.graph import build_net
+
+    text = ('layer {\n  name: "d"\n  type: "ImageData"\n  top: "data"\n  top: "label"\n'
+            '  image_data_param { source: "list.txt" batch_size: 2 new_height: 13 new_width: 17 crop_size: 11 }\n'
+            '}\n')
+    diags = Diagnostics()
+    ns = load_net_param(text, name="x.prototxt", diags=diags)
+    assert [d.render() for d in diags.items] == [
+        'x.prototxt:2:3: warning: upgrade (ignored transform fields): layer "d": image_data_param.crop_size is '
+        "ignored by Caffe (only transform_param is read); move it into transform_param\n"
+        '  name: "d"\n'
+        "  ^^^^"]
+    assert ns.steps == ["ignored transform fields"]
+    a = analyze(build_net(ns, "TEST", (), None, diags))
+    assert a.info("d").top_shapes == [(2, 3, 13, 17), (2,)]
 
 
 # ---------------------------------------------------------------------------------------------------------
