@@ -130,13 +130,17 @@ class Analysis:
         return peak
 
 
-def analyze(net: Net, inputs: dict | None = None, batch: int | None = None, base_dir=None) -> Analysis:
-    """Infer every blob's shape and every layer's costs. Raises ShapeError listing every problem found."""
+def analyze(net: Net, inputs: dict | None = None, batch: int | None = None, base_dir=None, *,
+            lenient: bool = False) -> Analysis:
+    """Infer every blob's shape and every layer's costs. Raises ShapeError listing every problem found.
+
+    `lenient` (netc check): shapes that need what is not here (a data set, a Python layer's code) are a
+    note, and the layers that depend on them are skipped instead of failing the analysis."""
     with gc_paused():
-        return _analyze(net, inputs, batch, base_dir)
+        return _analyze(net, inputs, batch, base_dir, lenient)
 
 
-def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir) -> Analysis:
+def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir, lenient: bool) -> Analysis:
     diags = Diagnostics()
     given = {k: tuple(v) for k, v in (inputs or {}).items()}
     shapes: dict[str, tuple] = {}
@@ -149,7 +153,7 @@ def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir) -> Anal
         if any(b not in shapes for b in layer.bottoms):
             continue  # an earlier layer failed: its error is reported already
         bottoms = [shapes[b] for b in layer.bottoms]
-        ctx = RuleContext(layer, diags, given, batch, base_dir)
+        ctx = RuleContext(layer, diags, given, batch, base_dir, lenient)
         rule = layer.rule
         try:
             if rule is None:
@@ -169,7 +173,7 @@ def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir) -> Anal
         _receptive_fields(layer, inf, bottoms, tops, rfs, info)
         infos.append(info)
     if diags.errors:
-        raise ShapeError(diags.items + [d for d in net.diagnostics if d not in diags.items])
+        raise ShapeError(list(net.diagnostics) + diags.items)
     return Analysis(net, batch, infos, shapes, list(net.diagnostics) + diags.items)
 
 
@@ -244,9 +248,12 @@ def _receptive_fields(layer: Layer, inf: Inferred, bottoms, tops, rfs: dict, inf
     elif inf.rf == "merge":
         known = [r for r in ins if r is not None]
         if known and len(known) == len(ins) and len({r.jump for r in known}) == 1:
+            # The union of the bottoms' fields: from the lowest first pixel to the highest last one.
             dims = range(len(known[0].size))
-            out = RF(tuple(max(r.size[d] for r in known) for d in dims), known[0].jump,
-                     tuple(min(r.start[d] for r in known) for d in dims))
+            lo = [min(r.start[d] - (r.size[d] - 1) / 2 for r in known) for d in dims]
+            hi = [max(r.start[d] + (r.size[d] - 1) / 2 for r in known) for d in dims]
+            out = RF(tuple(int(hi[d] - lo[d]) + 1 for d in dims), known[0].jump,
+                     tuple((lo[d] + hi[d]) / 2 for d in dims))
     if out is None:
         return
     for top, shape in zip(layer.tops, tops):

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import Diagnostic, InputError, NetcError, UsageError
+from .errors import Diagnostic, NetcError, UsageError
+from .files import write_atomic
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -42,41 +42,6 @@ def _emit(diags: Sequence[Diagnostic], seen: set[str] | None = None) -> None:
         print(text, file=sys.stderr)
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a file so that a reader sees the old or the new content, never a part.  An existing file keeps
-    its mode (a new one gets the umask's), and a symlink keeps pointing at the file it names, which is the
-    one rewritten.  Failures are user errors (a missing folder, a directory, no permission)."""
-    shown = str(path)
-
-    def fail(msg: str) -> InputError:
-        return InputError([Diagnostic("error", msg, source_name=shown)])
-
-    path = Path(os.path.realpath(path))
-    if path.is_dir():
-        raise fail("is a directory; give the name of a file to write")
-    if not path.parent.is_dir():
-        raise fail(f"cannot write: the folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise fail(f"cannot write here ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        if path.exists():
-            mode = path.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _guess_kind(doc) -> str:
     """"solver" if the file's top-level fields are SolverParameter's rather than NetParameter's."""
     from .caffe_pb2 import NetParameter, SolverParameter
@@ -93,6 +58,7 @@ def _guess_kind(doc) -> str:
 def cmd_check(args) -> int:
     from .errors import Diagnostics
     from .frontend import load_net_param, parse_located, read_source
+    from .analysis import analyze
     from .graph import build_net, net_states, parse_phase
     from .syntax import parse
 
@@ -101,7 +67,7 @@ def cmd_check(args) -> int:
     if _guess_kind(doc) == "solver":
         from .upgrade import upgrade_solver
         diags = Diagnostics()
-        located = parse_located(source, "solver", strict=args.strict, diags=diags)
+        located = parse_located(source, "solver", strict=args.strict, diags=diags, doc=doc)
         from .frontend import _UpgradeReport
         upgrade_solver(located.message, _UpgradeReport(located, diags))
         _emit(diags.items)
@@ -110,8 +76,9 @@ def cmd_check(args) -> int:
             return EXIT_INVALID
         print(f"{source.name}: ok, a solver (type {located.message.type}); check its net files separately")
         return EXIT_OK
+    inputs = dict(_parse_input(t) for t in args.input)
     diags = Diagnostics()
-    ns = load_net_param(source, strict=args.strict, diags=diags)
+    ns = load_net_param(source, strict=args.strict, diags=diags, doc=doc)
     if args.phase:
         states = [(parse_phase(args.phase), tuple(args.stage))]
     elif args.stage:
@@ -135,13 +102,18 @@ def cmd_check(args) -> int:
     failed = False
     for phase, stages in states:
         try:
-            net = build_net(ns, phase, stages, args.level, Diagnostics())
+            net = build_net(ns, phase, stages, args.level, Diagnostics(), shaped=inputs)
+            # Shapes too, as Caffe's Net::Init would; what needs the data set here is a note, not an error.
+            analysis = analyze(net, inputs, lenient=True)
         except NetcError as e:
             failed = True
             emit(e.diagnostics)
             continue
-        emit(net.diagnostics)
-        print(net.summary())
+        emit(analysis.diagnostics)
+        unknown = [d for d in analysis.diagnostics if d.severity == "note"]
+        shapes = ("; shapes ok" if not unknown else "; shapes unchecked past " +
+                  ("1 layer that needs its data" if len(unknown) == 1 else f"{len(unknown)} layers that need data"))
+        print(net.summary() + shapes)
     if failed:
         print(_summary(source.name, shown), file=sys.stderr)
     return EXIT_INVALID if failed else EXIT_OK
@@ -173,13 +145,13 @@ def cmd_upgrade(args) -> int:
     from .fmt import format_upgraded, message_lines
     from .frontend import _UpgradeReport, parse_located, read_source
     from .syntax import parse
-    from .upgrade import upgrade_net, upgrade_solver
+    from .upgrade import IGNORED_TRANSFORM_FIELDS, upgrade_net, upgrade_solver
 
     source = read_source(args.file)
     doc = parse(source)
     kind = _guess_kind(doc)
     diags = Diagnostics()
-    located = parse_located(source, kind, strict=args.strict, diags=diags)
+    located = parse_located(source, kind, strict=args.strict, diags=diags, doc=doc)
     report = _UpgradeReport(located, diags)
     if kind == "solver":
         upgrade_solver(located.message, report)
@@ -192,7 +164,7 @@ def cmd_upgrade(args) -> int:
     if diags.errors:
         print(_summary(source.name, diags.items), file=sys.stderr)
         return EXIT_INVALID
-    if not report.steps:
+    if not [s for s in report.steps if s != IGNORED_TRANSFORM_FIELDS]:  # that step changes nothing
         print(f"{source.name}: already in the current format", file=sys.stderr)
     if args.output:
         write_atomic(args.output, out)
@@ -202,14 +174,27 @@ def cmd_upgrade(args) -> int:
 
 
 def _parse_input(text: str) -> tuple[str, tuple]:
+    """BLOB=NxCxHxW (any number of axes, each > 0; "scalar" for a 0-axis blob such as a loss)."""
     blob, sep, dims = text.rpartition("=")
     try:
-        shape = tuple(int(d) for d in dims.lower().replace("*", "x").split("x")) if dims else ()
+        shape = () if dims.strip().lower() == "scalar" else \
+            tuple(int(d) for d in dims.lower().replace("*", "x").split("x"))
     except ValueError:
         shape = None
     if not sep or not blob or shape is None or any(d <= 0 for d in shape):
-        raise UsageError(f"--input {text}: expected BLOB=NxCxHxW, e.g. --input data=64x3x227x227")
+        raise UsageError(f"--input {text}: expected BLOB=NxCxHxW with positive sizes, e.g. --input "
+                         "data=64x3x227x227 (or BLOB=scalar)")
     return blob, shape
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return n
 
 
 def _solver_type_near(net_path: str) -> str | None:
@@ -231,25 +216,26 @@ def _solver_type_near(net_path: str) -> str | None:
 
 def cmd_report(args) -> int:
     from .frontend import read_source
-    from .graph import load_net
-    from .reports import Report, compare_published
-    from .analysis import analyze
+    from .reports import compare_published, report
 
+    if args.compare and args.format != "table":
+        raise UsageError("--compare prints a table: it cannot be combined with --format " + args.format)
     inputs = dict(_parse_input(t) for t in args.input)
-    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict, shaped=inputs)
     solver_type = args.solver_type or _solver_type_near(args.net) or "SGD"
-    analysis = analyze(net, inputs, args.batch)
-    for d in analysis.diagnostics:
+    rep = report(args.net, args.batch, inputs, args.phase, args.stage, args.level, args.strict, args.dtype,
+                 solver_type, args.flops)
+    _warn_unused_inputs(inputs, rep.net)
+    for d in rep.analysis.diagnostics:
         if d.severity != "error":
             print(d.render(), file=sys.stderr)
-    rep = Report(analysis, args.dtype, solver_type, args.flops)
     if args.format == "html":
         from .draw import to_dot, to_svg
         from .html import render_html
-        svg = to_svg(to_dot(analysis, rankdir="TB", detail="shapes", collapse="modules" if args.group_by_prefix else None))
+        svg = to_svg(to_dot(rep.analysis, rankdir="TB", detail="shapes",
+                            collapse="modules" if args.group_by_prefix else None))
         out = render_html(rep, svg, group_by_prefix=args.group_by_prefix)
     elif args.compare:
-        text, problems = compare_published(analysis, read_source(args.compare).text)
+        text, _ = compare_published(rep.analysis, read_source(args.compare).text, args.compare)
         out = rep.to_table(args.group_by_prefix) + "\n" + f"Compared with {args.compare}:\n" + text
     elif args.format == "json":
         out = rep.to_json_text()
@@ -266,6 +252,18 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def _warn_unused_inputs(inputs: dict, net) -> None:
+    """An --input naming no top of the net is a typo the user wants to hear about."""
+    tops = {t for layer in net.layers for t in layer.tops}
+    for blob in inputs:
+        if blob not in tops:
+            from .errors import did_you_mean
+            near = did_you_mean(blob, tops)
+            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            print(f'{net.source.name}: warning: --input {blob}=...: no layer has a top "{blob}"{hint}',
+                  file=sys.stderr)
+
+
 def cmd_draw(args) -> int:
     from .analysis import analyze
     from .draw import draw_to_file, to_dot
@@ -279,7 +277,7 @@ def cmd_draw(args) -> int:
     if not args.output:
         sys.stdout.write(dot)
         return EXIT_OK
-    return draw_to_file(dot, args.output, write_atomic)
+    return draw_to_file(dot, args.output)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check this phase only (default: every phase the file's rules distinguish)")
     p.add_argument("--stage", action="append", default=[], metavar="S", help="add a stage to the net state")
     p.add_argument("--level", type=int, default=None, metavar="N", help="the net state's level")
+    p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW",
+                   help="the shape of a data or input top, where Caffe would read the data set")
     p.add_argument("--strict", **strict)
     p.set_defaults(func=cmd_check)
 
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper, default="TEST")
     p.add_argument("--stage", action="append", default=[], metavar="S")
     p.add_argument("--level", type=int, default=None, metavar="N")
-    p.add_argument("--batch", type=int, default=None, metavar="N", help="batch size of the net inputs")
+    p.add_argument("--batch", type=_positive, default=None, metavar="N", help="batch size of the net inputs")
     p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW",
                    help="the shape of a data or input top (needed where Caffe would read the data set)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "float64"], default="float32")
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper, default="TEST")
     p.add_argument("--stage", action="append", default=[], metavar="S")
     p.add_argument("--level", type=int, default=None, metavar="N")
-    p.add_argument("--batch", type=int, default=None, metavar="N")
+    p.add_argument("--batch", type=_positive, default=None, metavar="N")
     p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW")
     p.add_argument("--rankdir", choices=["TB", "LR", "BT", "RL"], default="TB")
     p.add_argument("--detail", choices=["names", "params", "shapes", "full"], default="shapes")
@@ -354,7 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         ap = build_parser()
-        args = ap.parse_args(list(argv) if argv is not None else None)
+        try:
+            args = ap.parse_args(list(argv) if argv is not None else None)
+        except SystemExit as e:  # --help and --version: main() returns, it does not exit
+            return e.code if isinstance(e.code, int) else EXIT_OK
         if not getattr(args, "func", None):
             ap.print_usage(sys.stderr)
             return EXIT_USAGE

@@ -2,7 +2,7 @@
 
     to_dot(analysis, rankdir="TB", detail="shapes", collapse=None) -> DOT text (deterministic)
     to_svg(dot_text)                     -> SVG text, or None when Graphviz's `dot` is not installed
-    draw_to_file(dot_text, path, write_atomic) -> exit code (.dot, .svg, .png, .pdf)
+    draw_to_file(dot_text, path) -> exit code (.dot, .svg, .png, .pdf)
 
 What is drawn (the backend reads only the IR: the phase's layers are already filtered, so TRAIN shows its
 data and loss layers, TEST its accuracy):
@@ -38,14 +38,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from .files import write_atomic
 from .reports import module_names  # the one module rule, shared with the table
-from .errors import Diagnostic, Diagnostics, InputError, NetcError, UsageError
+from .errors import Diagnostics, NetcError, UsageError
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 DETAILS = ("names", "params", "shapes", "full")
@@ -501,34 +500,7 @@ def to_svg(dot_text: str) -> str | None:
     return _render(exe, dot_text, "svg").decode("utf-8")
 
 
-def _write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Binary output with write_atomic's guarantees: a temp file in the same folder, then os.replace."""
-    shown = str(path)
-    real = Path(os.path.realpath(path))
-    if real.is_dir():
-        raise InputError([Diagnostic("error", "is a directory; give the name of a file to write", source_name=shown)])
-    if not real.parent.is_dir():
-        raise InputError([Diagnostic("error", f"cannot write: the folder {real.parent} does not exist",
-                                     source_name=shown)])
-    fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if real.exists():
-            mode = real.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, real)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def draw_to_file(dot_text: str, path: str | os.PathLike, write_atomic: Callable) -> int:
+def draw_to_file(dot_text: str, path: str | os.PathLike) -> int:
     """Write the diagram in the format the extension names (.dot, .svg, .png, .pdf); exit code.  Without
     Graphviz, the DOT text goes beside `path` (suffix .dot) and the exit code is 1."""
     p = Path(path)
@@ -551,5 +523,5 @@ def draw_to_file(dot_text: str, path: str | os.PathLike, write_atomic: Callable)
     if fmt == "svg":
         write_atomic(path, data.decode("utf-8"))
     else:
-        _write_bytes_atomic(path, data)
+        write_atomic(path, data)
     return 0

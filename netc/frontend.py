@@ -13,7 +13,7 @@ from pathlib import Path
 from . import caffe_pb2
 from .bind import Located, bind
 from .errors import Diagnostic, Diagnostics, InputError, Source, Span, UpgradeError
-from .syntax import parse
+from .syntax import Document, parse
 
 # A prototxt this large is not a hand-written net (the largest zoo nets are ~200 KB); parsing it would take
 # tens of seconds.  Binary weights belong in a .caffemodel.
@@ -78,20 +78,23 @@ def _as_source(text_or_path, name: str | None = None) -> Source:
     if isinstance(text_or_path, bytes):
         return source_from_bytes(name or "<bytes>", text_or_path)
     if isinstance(text_or_path, str):
-        # A single line without braces that names an existing file is a path; anything else is text.
-        if "\n" not in text_or_path and "{" not in text_or_path and os.path.isfile(text_or_path):
+        # One line without braces is a path if it names a file or ends like a prototxt's name (a missing
+        # file then says "no such file", not a syntax error); anything else is prototxt text.
+        one_line = "\n" not in text_or_path and "{" not in text_or_path
+        if one_line and (os.path.isfile(text_or_path) or text_or_path.endswith((".prototxt", ".pbtxt"))):
             return read_source(text_or_path)
         return Source(name or "<text>", text_or_path)
     raise TypeError(f"expected prototxt text, bytes or a path, not {type(text_or_path).__name__}")
 
 
 def parse_located(text_or_path, kind: str = "net", *, strict: bool = False, name: str | None = None,
-                  diags: Diagnostics | None = None) -> Located:
-    """Parse and bind, keeping the tree for spans. Raises ParseError / SchemaError."""
+                  diags: Diagnostics | None = None, doc: Document | None = None) -> Located:
+    """Parse and bind, keeping the tree for spans (`doc`: a tree already parsed). Raises ParseError /
+    SchemaError."""
     if kind not in KINDS:
         raise ValueError(f'kind must be "net" or "solver", not {kind!r}')
-    source = _as_source(text_or_path, name)
-    doc = parse(source)
+    if doc is None:
+        doc = parse(_as_source(text_or_path, name))
     return bind(doc, KINDS[kind], diags, strict=strict)
 
 
@@ -156,12 +159,13 @@ class _UpgradeReport:
 
 
 def load_net_param(text_or_path, *, strict: bool = False, diags: Diagnostics | None = None,
-                   name: str | None = None) -> NetSource:
-    """Parse, bind and upgrade a net. Raises NetcError subclasses; warnings are in `.diagnostics`."""
+                   name: str | None = None, doc: Document | None = None) -> NetSource:
+    """Parse, bind and upgrade a net (`doc`: a tree already parsed). Raises NetcError subclasses; warnings
+    are in `.diagnostics`."""
     from .upgrade import upgrade_net
 
     diags = diags if diags is not None else Diagnostics()
-    root = parse_located(text_or_path, "net", strict=strict, name=name, diags=diags)
+    root = parse_located(text_or_path, "net", strict=strict, name=name, diags=diags, doc=doc)
     report = _UpgradeReport(root, diags)
     key = report.key
     origin = upgrade_net(root.message, report)

@@ -17,7 +17,7 @@ from . import caffe_pb2
 from .bind import Located
 from .errors import Diagnostic, Diagnostics, GraphError, Source, Span, UsageError, did_you_mean
 from .frontend import NetSource, load_net_param
-from .layers import LayerRule, Opaque, nearest_types, rule_for
+from .layers import LayerRule, Opaque, known_types, nearest_types, rule_for
 from .perf import gc_paused
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
@@ -70,7 +70,8 @@ class Net:
     blobs: dict[str, Blob]
     inputs: list[str]            # tops of Input layers (the blobs fed from outside)
     outputs: list[str]           # blobs produced and never read (Caffe's net outputs)
-    losses: dict[str, float]     # blob -> loss weight, for tops with a non-zero weight
+    losses: dict[str, float]     # blob -> loss weight, for tops with a non-zero weight ("(automatic) of
+                                 # <layer>" for a top Caffe created)
     param: caffe_pb2.NetParameter  # the filtered, upgraded net
     source: Source
     diagnostics: list[Diagnostic]  # warnings from every stage
@@ -92,8 +93,8 @@ class Net:
     def summary(self) -> str:
         state = self.phase_name + "".join(f" +{s}" for s in self.stages) + (f" level {self.level}" if self.level else "")
         outs = ", ".join(self.outputs) if self.outputs else "none"
-        return (f"{self.source.name} ({state}): ok, {len(self.layers)} layers, {len(self.blobs)} blobs, "
-                f"inputs: {', '.join(self.inputs) or 'none'}; outputs: {outs}")
+        return (f"{self.source.name} ({state}): ok, {_plural(len(self.layers), 'layer')}, "
+                f"{_plural(len(self.blobs), 'blob')}, inputs: {', '.join(self.inputs) or 'none'}; outputs: {outs}")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -241,7 +242,8 @@ class _GraphBuilder:
         for layer in self.layers:
             for top, w in zip(layer.tops, layer.loss_weights):
                 if w:
-                    losses[top] = w
+                    # Anonymous tops of different layers must not overwrite each other.
+                    losses[f"{AUTOMATIC} of {layer.name}" if top == AUTOMATIC else top] = w
         inputs = [t for layer in self.layers if layer.type == "Input" for t in layer.tops]
         return Net(ns.param.name, self.phase, self.stages, self.level, self.layers, self.blobs, inputs, outputs,
                    losses, filtered, ns.source, [d for d in self.diags.items if d.severity != "error"])
@@ -261,12 +263,14 @@ class _GraphBuilder:
             rule = Opaque()
         elif rule is None:
             near = nearest_types(lp.type)
-            if near:
-                hint = f"did you mean {' or '.join(repr(n).replace(chr(39), chr(34)) for n in near)}?"
+            fork = ("a type from a Caffe fork needs a shape rule (@netc.layers.register) or its tops' shapes: "
+                    f"--input {lp.top[0] if lp.top else 'BLOB'}=NxCxHxW")
+            if near and near[0].lower() == lp.type.lower():
+                hint = f'did you mean "{near[0]}"? (layer types are case-sensitive)'
+            elif near:
+                hint = f"did you mean {' or '.join(repr(n).replace(chr(39), chr(34)) for n in near)}? Otherwise, {fork}"
             else:
-                hint = ("netc knows the 61 layer types of BVLC Caffe (names are case-sensitive); a type from a Caffe "
-                        "fork needs a shape rule (@netc.layers.register) or its tops' shapes: "
-                        f"--input {lp.top[0] if lp.top else 'BLOB'}=NxCxHxW")
+                hint = f"netc knows the {len(known_types())} layer types of BVLC Caffe and registered plugins; {fork}"
             err(f'{label}: unknown layer type "{lp.type}"', loc.value_span("type"), hint)
             rule = None
         bottoms = list(lp.bottom)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .analysis import Analysis, LayerInfo, analyze
+from .errors import Diagnostic, InputError
 from .graph import Net
 from .perf import gc_paused
 
@@ -191,11 +192,13 @@ def module_names(names: Sequence[str]) -> list[str | None]:
         return None
 
     first = [explicit(n) for n in names]
-    known = sorted({m for m in first if m}, key=lambda m: (-len(m), m))
+    known = {m for m in first if m}
     out: list[str | None] = []
     for name, mod in zip(names, first):
         if mod is None:
-            mod = next((k for k in known if name == k or name.startswith(k + "_")), None)
+            # The longest module that the name equals or continues with "_" (each of its "_" cuts, once).
+            cuts = [i for i, c in enumerate(name) if c == "_"]
+            mod = name if name in known else next((name[:i] for i in reversed(cuts) if name[:i] in known), None)
         out.append(mod)
     return out
 
@@ -230,19 +233,22 @@ def _group(rows: list[dict]) -> list[dict]:
 
 
 def report(net: Net | str, batch: int | None = None, inputs: dict | None = None, phase: str = "TEST",
-           dtype: str = "float32", solver_type: str = "SGD", flops: bool = False) -> Report:
-    """Analyse a net (a Net, or a path loaded in `phase`) and return its Report."""
+           stages: Sequence[str] = (), level: int | None = None, strict: bool = False, dtype: str = "float32",
+           solver_type: str = "SGD", flops: bool = False) -> Report:
+    """Analyse a net (a Net, or a path loaded in `phase`/`stages`/`level`) and return its Report.  `inputs`
+    gives the shapes of data or input tops (like --input; a layer type from a Caffe fork whose tops are all
+    given is kept as an opaque layer).  This is what `netc report` runs."""
     with gc_paused():
         if not isinstance(net, Net):
             from .graph import load_net
-            net = load_net(net, phase)
+            net = load_net(net, phase, stages, level, strict=strict, shaped=inputs or ())
         return Report(analyze(net, inputs, batch), dtype, solver_type, flops)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Published numbers side by side
 
-def compare_published(analysis: Analysis, text: str) -> tuple[str, int]:
+def compare_published(analysis: Analysis, text: str, name: str = "<csv>") -> tuple[str, int]:
     """Compare a CSV of published per-layer numbers with the analysis (batch 1 gives per-image numbers).
 
     Columns: `layer`, then any `params*` columns (learnable parameters) and `feature_map*` columns (elements
@@ -251,7 +257,8 @@ def compare_published(analysis: Analysis, text: str) -> tuple[str, int]:
     behind both numbers.  Returns (text, number of disagreements)."""
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "layer" not in rows[0]:
-        raise ValueError("the CSV needs a 'layer' column")
+        raise InputError([Diagnostic("error", "the published CSV needs a 'layer' column (then params* and "
+                                     "feature_map* columns)", source_name=name)])
     cols = [c for c in rows[0] if c != "layer" and (c.startswith("params") or c.startswith("feature_map"))]
     by_name = {i.layer.name: i for i in analysis.layers}
     lines: list[str] = []
@@ -264,7 +271,12 @@ def compare_published(analysis: Analysis, text: str) -> tuple[str, int]:
             cell = (r.get(col) or "").replace(",", "").strip()
             if not cell:
                 continue
-            published = int(float(cell))
+            try:
+                published = int(float(cell))
+            except ValueError:
+                raise InputError([Diagnostic("error", f"line {rows.index(r) + 2}, column {col}: {cell!r} is not a "
+                                             "number", source_name=name, hint="leave a cell empty when there is "
+                                             "no published number")]) from None
             name = r["layer"].strip()
             if name.upper() in ("SUM", "TOTAL"):
                 verdict, note = _explain_sum(analysis, is_params, published, seen_rows)

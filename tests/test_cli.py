@@ -123,11 +123,12 @@ def test_check_train_val_and_deploy_lines(capsys, monkeypatch):
     rc, out, _ = run(capsys, "check", "nets/lenet/train_val.prototxt")
     assert rc == 0
     assert out == (
-        "nets/lenet/train_val.prototxt (TRAIN): ok, 9 layers, 9 blobs, inputs: none; outputs: loss\n"
-        "nets/lenet/train_val.prototxt (TEST): ok, 10 layers, 10 blobs, inputs: none; outputs: accuracy, loss\n")
+        # LeNet's LMDBs are not in the repo: the Data layer needs its data for C, H, W (a note on stderr).
+        "nets/lenet/train_val.prototxt (TRAIN): ok, 9 layers, 9 blobs, inputs: none; outputs: loss; shapes unchecked past 1 layer that needs its data\n"
+        "nets/lenet/train_val.prototxt (TEST): ok, 10 layers, 10 blobs, inputs: none; outputs: accuracy, loss; shapes unchecked past 1 layer that needs its data\n")
     rc, out, _ = run(capsys, "check", "nets/lenet/deploy.prototxt")
     assert rc == 0
-    assert out == "nets/lenet/deploy.prototxt (TEST): ok, 9 layers, 8 blobs, inputs: data; outputs: prob\n"
+    assert out == "nets/lenet/deploy.prototxt (TEST): ok, 9 layers, 8 blobs, inputs: data; outputs: prob; shapes ok\n"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_check_phase_test_only(capsys, monkeypatch):
     rc, out, _ = run(capsys, "check", "nets/lenet/train_val.prototxt", "--phase", "TEST")
     assert rc == 0
     assert out == ("nets/lenet/train_val.prototxt (TEST): ok, 10 layers, 10 blobs, inputs: none; "
-                   "outputs: accuracy, loss\n")
+                   "outputs: accuracy, loss; shapes unchecked past 1 layer that needs its data\n")
     # Phase names are read case-insensitively.
     rc, out2, _ = run(capsys, "check", "nets/lenet/train_val.prototxt", "--phase", "test")
     assert (rc, out2) == (0, out)
@@ -243,7 +244,7 @@ def test_check_ceil_mode_strict(capsys, tmp_path, monkeypatch):
     write(tmp_path / "pool.prototxt", CEIL_MODE)
     rc, out, err = run(capsys, "check", "pool.prototxt")
     assert rc == 0
-    assert out == "pool.prototxt (TEST): ok, 2 layers, 2 blobs, inputs: data; outputs: pool1\n"
+    assert out == "pool.prototxt (TEST): ok, 2 layers, 2 blobs, inputs: data; outputs: pool1; shapes ok\n"
     assert err.startswith("pool.prototxt:12:54: warning: ")
     assert "round_mode: FLOOR" in err
 
@@ -316,7 +317,7 @@ def test_empty_file(capsys, tmp_path, monkeypatch):
     (tmp_path / "empty.prototxt").write_bytes(b"")
     rc, out, err = run(capsys, "check", "empty.prototxt")
     assert rc == 0
-    assert out == "empty.prototxt (TEST): ok, 0 layers, 0 blobs, inputs: none; outputs: none\n"
+    assert out == "empty.prototxt (TEST): ok, 0 layers, 0 blobs, inputs: none; outputs: none; shapes ok\n"
     assert err == ""
 
 
@@ -412,7 +413,7 @@ def test_module_check_subprocess():
     r = subprocess.run([sys.executable, "-m", "netc", "check", "nets/lenet/deploy.prototxt"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
-    assert r.stdout == "nets/lenet/deploy.prototxt (TEST): ok, 9 layers, 8 blobs, inputs: data; outputs: prob\n"
+    assert r.stdout == "nets/lenet/deploy.prototxt (TEST): ok, 9 layers, 8 blobs, inputs: data; outputs: prob; shapes ok\n"
     assert r.stderr == ""
 
 

@@ -28,7 +28,7 @@ import pytest
 
 import netc
 from netc.analysis import analyze
-from netc.cli import main, write_atomic
+from netc.cli import main
 from netc.draw import draw_to_file, module_names, to_dot, to_svg  # module_names: re-exported from reports
 from netc.errors import NetcError, UsageError
 from netc.frontend import load_net_param
@@ -421,7 +421,7 @@ def test_cli_draw_dot_and_stdout(tmp_path, capsys):
 
 def test_unknown_extension_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(UsageError, match=r"\.svg, \.png, \.pdf or \.dot"):
-        draw_to_file("digraph {}", tmp_path / "x.jpeg", write_atomic)
+        draw_to_file("digraph {}", tmp_path / "x.jpeg")
     assert main(["draw", str(ALEXNET), "-o", str(tmp_path / "x.txt")]) == 2
     assert "use .svg, .png, .pdf or .dot" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -443,6 +443,6 @@ def test_missing_dot_writes_the_dot_file(tmp_path, capsys, monkeypatch):
 
 def test_missing_dot_by_which(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
-    assert draw_to_file("digraph { a }\n", tmp_path / "g.png", write_atomic) == 1
+    assert draw_to_file("digraph { a }\n", tmp_path / "g.png") == 1
     assert (tmp_path / "g.dot").read_text() == "digraph { a }\n"
     assert "apt-get install graphviz" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import Diagnostics, InternalError, Span, did_you_mean
+from ..errors import Diagnostic, Diagnostics, InternalError, Span, did_you_mean
 
 if TYPE_CHECKING:
     from ..graph import Layer
@@ -22,6 +22,11 @@ Shape = tuple  # tuple[int, ...]: a Caffe blob shape (N, C, H, W, ...); () is a 
 
 class ShapeFailure(Exception):
     """Raised by a rule after it reported its error through RuleContext.fail: the layer's tops stay unknown."""
+
+
+class ShapeUnknown(ShapeFailure):
+    """Raised through RuleContext.unknown: the shapes need something netc cannot see here (the data set, a
+    Python layer's code); not a mistake in the net."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ class RuleContext:
     """What a rule may use: the layer, located errors and warnings, and the user's shapes (--input, --batch)."""
 
     def __init__(self, layer: "Layer", diags: Diagnostics, given: dict | None = None, batch: int | None = None,
-                 base_dir=None) -> None:
+                 base_dir=None, lenient: bool = False) -> None:
         self.layer = layer
+        self.lenient = lenient
         self.param = layer.param
         self.diags = diags
         self.given = given or {}
@@ -76,6 +82,17 @@ class RuleContext:
         """Report a located error on this layer; `raise ctx.fail(...)`."""
         self.diags.error(f"{self.layer.label}: {message}", self._span(field, index, sub), hint)
         return ShapeFailure(message)
+
+    def unknown(self, message: str, field: str | None = None, index: int = 0, hint: str | None = None,
+                sub: str | None = None) -> ShapeFailure:
+        """The shapes depend on what is not here (the data set, a Python layer's code): an error for a report,
+        which needs them, a note for `netc check` (lenient), which then checks the rest of the net without
+        the shapes that follow from this layer.  `raise ctx.unknown(...)`."""
+        if not self.lenient:
+            return self.fail(message, field, index, hint, sub)
+        self.diags.items.append(Diagnostic("note", f"{self.layer.label}: {message}; the shapes that depend on it "
+                                           "are not checked", self._span(field, index, sub), hint))
+        return ShapeUnknown(message)
 
     def warn(self, message: str, field: str | None = None, index: int = 0, hint: str | None = None,
              sub: str | None = None) -> None:

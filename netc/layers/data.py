@@ -312,7 +312,7 @@ class Data(DataSource):
         if c is not None and hw is not None:
             return (c,) + tuple(hw)
         message, hint = where
-        raise ctx.fail(message, "source", sub="data_param", hint=hint)
+        raise ctx.unknown(message, "source", sub="data_param", hint=hint)
 
     def first_datum(self, ctx, dims: str):
         """(Datum, None) from the database, or (None, (message, hint)) when it cannot be read here."""
@@ -415,7 +415,7 @@ class ImageData(DataSource):
                 f"{input_hint(ctx, f'{n}x{c}xHxW')}")
         listing = locate(ctx, p.source)
         if listing is None or not listing.is_file():
-            raise ctx.fail(f'the image list "{p.source}" is not found (relative to the current directory or to '
+            raise ctx.unknown(f'the image list "{p.source}" is not found (relative to the current directory or to '
                            "the net file's folder)", "source", sub="image_data_param", hint=hint)
         lines = listing.read_text(errors="replace").splitlines()
         if not lines:
@@ -423,7 +423,7 @@ class ImageData(DataSource):
         name = lines[0].rsplit(" ", 1)[0] if " " in lines[0] else lines[0]
         image = locate(ctx, p.root_folder + name)
         if image is None or not image.is_file():
-            raise ctx.fail(f'the first listed image "{p.root_folder + name}" is not found', "source",
+            raise ctx.unknown(f'the first listed image "{p.root_folder + name}" is not found', "source",
                            sub="image_data_param", hint=hint)
         try:
             found = image_shape(image.read_bytes(), "color" if p.is_color else "gray")
@@ -431,7 +431,7 @@ class ImageData(DataSource):
             raise ctx.fail(f'the first listed image "{p.root_folder + name}" cannot be read: {e}', "source",
                            sub="image_data_param") from None
         if found is None:
-            raise ctx.fail(f'the size of the first listed image "{p.root_folder + name}" is unknown: '
+            raise ctx.unknown(f'the size of the first listed image "{p.root_folder + name}" is unknown: '
                            f"{_NO_DECODER}", "source", sub="image_data_param", hint=hint)
         check_mean(ctx, *found, f'the first listed image "{p.root_folder + name}"')
         return found
@@ -502,7 +502,7 @@ class HDF5Data(Source):
                 "then the dataset's axes after the first): " + " ".join(f"--input {t}={n}x..." for t in names))
         listing = locate(ctx, p.source)
         if listing is None or not listing.is_file():
-            raise ctx.fail(f'the HDF5 file list "{p.source}" is not found (relative to the current directory or '
+            raise ctx.unknown(f'the HDF5 file list "{p.source}" is not found (relative to the current directory or '
                            "to the net file's folder)", "source", sub=sub, hint=hint)
         files = listing.read_text(errors="replace").split()
         if not files:
@@ -510,12 +510,12 @@ class HDF5Data(Source):
                            hint="list one .h5 file per line")
         first = locate(ctx, files[0])
         if first is None:
-            raise ctx.fail(f'the first HDF5 file "{files[0]}" (listed in "{p.source}") is not found', "source",
+            raise ctx.unknown(f'the first HDF5 file "{files[0]}" (listed in "{p.source}") is not found', "source",
                            sub=sub, hint=hint)
         try:
             import h5py
         except ImportError:
-            raise ctx.fail(f'reading "{files[0]}" needs the Python package h5py (pip install h5py)', "source",
+            raise ctx.unknown(f'reading "{files[0]}" needs the Python package h5py (pip install h5py)', "source",
                            sub=sub, hint=hint) from None
         shapes = {}
         try:
@@ -603,7 +603,7 @@ class Python(LayerRule):
             inf.tops = [g if g is not None else s for g, s in zip(given, inf.tops)]
             return inf
         missing = [t for t, g in zip(tops, given) if g is None]
-        raise ctx.fail(f'netc cannot infer the tops of the Python layer {p.module}.{p.layer}: its code sets their '
+        raise ctx.unknown(f'netc cannot infer the tops of the Python layer {p.module}.{p.layer}: its code sets their '
                        "shapes at run time", "layer", sub="python_param",
                        hint="give " + ("its top's shape" if len(tops) == 1 else "the shape of every top") + ": "
                             + " ".join(f"--input {t}=NxCxHxW" for t in missing)
