@@ -126,21 +126,22 @@ def layer_included(layer: caffe_pb2.LayerParameter, phase: int, level: int, stag
 
 def net_states(param: caffe_pb2.NetParameter) -> list[tuple[int, tuple[str, ...]]]:
     """The (phase, stages) instances a file's rules distinguish: TRAIN and TEST if any rule names a phase
-    (else only TEST, Caffe's default), and per phase one instance per stage its rules name (else none)."""
-    rules = [r for layer in param.layer for r in (*layer.include, *layer.exclude)]
-    phases = [TRAIN, TEST] if any(r.HasField("phase") for r in rules) else [TEST]
+    (else only TEST, Caffe's default); per phase, one instance per stage that its include rules require,
+    and the plain instance without stages too unless every stage-naming rule of that phase is an include
+    rule (then, as in train_val files with test stages, the net only exists with one of those stages)."""
+    layers = list(param.layer)
+    phases = [TRAIN, TEST] if any(r.HasField("phase") for l in layers for r in (*l.include, *l.exclude)) \
+        else [TEST]
     out = []
     for p in phases:
-        named: list[str] = []
-        for r in rules:
-            if not r.HasField("phase") or r.phase == p:
-                for s in (*r.stage, *r.not_stage):
-                    if s not in named:
-                        named.append(s)
-        if named and any(r.stage for r in rules if not r.HasField("phase") or r.phase == p):
-            out.extend((p, (s,)) for s in named if any(s in r.stage for r in rules))
-        else:
+        def applies(r) -> bool:
+            return not r.HasField("phase") or r.phase == p
+        required = list(dict.fromkeys(s for l in layers for r in l.include if applies(r) for s in r.stage))
+        other = any(applies(r) and (r.stage or r.not_stage) for l in layers for r in l.exclude) or \
+            any(applies(r) and r.not_stage for l in layers for r in l.include)
+        if not required or other:
             out.append((p, ()))
+        out.extend((p, (s,)) for s in required)
     return out
 
 

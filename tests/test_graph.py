@@ -185,3 +185,14 @@ def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "net.prototxt"
     p.write_text(text)
     return p
+
+
+def test_net_states_keep_the_plain_state_when_stages_exclude(tmp_path):
+    """A stage used in exclude rules leaves the stage-less state meaningful: it is checked too."""
+    param = netc.frontend.load_net_param(_write(tmp_path, """
+        layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 } } }
+        layer { name: "a" type: "ReLU" bottom: "x" top: "a" include { phase: TRAIN stage: "deploy" } }
+        layer { name: "b" type: "ReLU" bottom: "x" top: "b" exclude { stage: "deploy" } }
+    """)).param
+    T, E = caffe_pb2.TRAIN, caffe_pb2.TEST
+    assert net_states(param) == [(T, ()), (T, ("deploy",)), (E, ())]
