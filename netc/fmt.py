@@ -270,19 +270,22 @@ def message_lines(msg, depth: int = 0) -> list[str]:
     """A message in the canonical form, fields in field-number order (as Caffe prints them)."""
     lines: list[str] = []
     pad = INDENT * depth
+    cut = len(pad) + len(INDENT)  # the indentation of the inner lines
     for fd, value in msg.ListFields():
         values = value if is_repeated(fd) else [value]
         for v in values:
             if fd.type == FieldDescriptor.TYPE_MESSAGE:
-                inner = message_lines(v, 0)
-                flat = " ".join(inner)
-                if inner and all(":" in l and "{" not in l for l in inner) and len(inner) <= 4 \
-                        and len(pad) + len(fd.name) + len(flat) + 5 <= ONE_LINE_MAX:
-                    lines.append(f"{pad}{fd.name} {{ {flat} }}")
-                else:
-                    lines.append(f"{pad}{fd.name} {{")
-                    lines.extend(message_lines(v, depth + 1))
-                    lines.append(pad + "}")
+                # Formatted once, at its own depth: a message with only scalars (no "{" line) is the same at
+                # every depth less the indentation, so the one-line test reads the lines without it.
+                inner = message_lines(v, depth + 1)
+                if inner and len(inner) <= 4 and all(":" in l and "{" not in l for l in inner):
+                    flat = " ".join(l[cut:] for l in inner)
+                    if len(pad) + len(fd.name) + len(flat) + 5 <= ONE_LINE_MAX:
+                        lines.append(f"{pad}{fd.name} {{ {flat} }}")
+                        continue
+                lines.append(f"{pad}{fd.name} {{")
+                lines.extend(inner)
+                lines.append(pad + "}")
             else:
                 lines.append(f"{pad}{fd.name}: {scalar_text(fd, v)}")
     return lines
@@ -293,14 +296,18 @@ def format_upgraded(net, doc: Document, origin: list[int | None], key: str) -> s
     it in the source) and the file's other comments to the corresponding output."""
     text = doc.source.text
     cmts = comments(text)
-    # Comments owned by each top-level field: those after the previous field's end, up to its own end.
+    # Comments owned by each top-level field: those after the previous field's end, up to its own end.  Both
+    # lists are in source order, so one pass with a moving index hands them out.
     owned: list[list[str]] = []
-    prev_end = 0
+    ci = 0
     for f in doc.fields:
-        owned.append([c for p, c in cmts if prev_end <= p < f[5]])
-        prev_end = f[5]
-    tail = [c for p, c in cmts if p >= prev_end]
+        start = ci
+        while ci < len(cmts) and cmts[ci][0] < f[5]:
+            ci += 1
+        owned.append([c for _, c in cmts[start:ci]])
+    tail = [c for _, c in cmts[ci:]]
     layer_fields = [i for i, f in enumerate(doc.fields) if f[0] == key]
+    layer_set = set(layer_fields)
     other_fields = [i for i, f in enumerate(doc.fields) if f[0] not in ("layer", "layers")]
     lines: list[str] = []
     used: set[int] = set()
@@ -338,7 +345,7 @@ def format_upgraded(net, doc: Document, origin: list[int | None], key: str) -> s
             lines.extend(message_lines(tmp, 0))
     # Comments of fields that did not survive, then the end of the file.
     for k in range(len(doc.fields)):
-        if k not in used and owned[k] and k not in layer_fields:
+        if k not in used and owned[k] and k not in layer_set:
             lines.extend(c.rstrip() for c in owned[k])
     lines.extend(c.rstrip() for c in tail)
     return "\n".join(lines) + "\n"

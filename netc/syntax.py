@@ -8,7 +8,10 @@ that `Source.line_col` turns into line and column only when something is reporte
 Tree shapes (all positions are offsets into the source text):
 
     token    (kind, text, pos)              kind is a terminal name; text is the token's text, except for
-                                            KEY and KEY_OPEN whose text is the field name alone
+                                            KEY and KEY_OPEN whose text is the field name alone (an OPEN
+                                            token's text is its bracket, "{" or "<")
+             (KEY_OPEN, name, pos, open_pos, bracket)
+                                            KEY_OPEN adds the offset of its "{" or "<" and that character
     field    (name, pos, kind, value, colon, end)
              kind FIELD_SCALAR: value is a token, or a Strings node for adjacent string literals
              kind FIELD_MESSAGE: value is a Message
@@ -161,14 +164,14 @@ def _r_message_field(c):
 
 def _r_open_field(c):
     key, close = c[0], c[2]
-    _check_brackets(key[3], close)
+    _check_brackets(key[4], key[3], close)
     msg = Message(c[1], key[3], close[2])
     end = c[3][2] + 1 if len(c) == 4 else close[2] + 1
     return (key[1], key[2], FIELD_MESSAGE, msg, False, end)
 
 
 def _r_message(c):
-    _check_brackets(c[0][2], c[2])
+    _check_brackets(c[0][1], c[0][2], c[2])
     return Message(c[1], c[0][2], c[2][2])
 
 
@@ -208,18 +211,15 @@ def _r_elements_more(c):
 
 
 class _BracketMismatch(Exception):
-    def __init__(self, open_pos: int, close_tok) -> None:
+    def __init__(self, opener: str, open_pos: int, close_tok) -> None:
+        self.opener = opener
         self.open_pos = open_pos
         self.close_tok = close_tok
 
 
-_CURRENT_TEXT: list[str] = []  # the text being parsed, for the bracket check (parse is not re-entrant by design)
-
-
-def _check_brackets(open_pos: int, close_tok) -> None:
-    opener = _CURRENT_TEXT[-1][open_pos]
+def _check_brackets(opener: str, open_pos: int, close_tok) -> None:
     if (opener == "{") != (close_tok[1] == "}"):
-        raise _BracketMismatch(open_pos, close_tok)
+        raise _BracketMismatch(opener, open_pos, close_tok)
 
 
 _CALLBACKS = {
@@ -301,7 +301,6 @@ def _parse(source: Source) -> Document:
     text = source.text
     states = [t.start]
     values: list = []
-    _CURRENT_TEXT.append(text)
     try:
         pos = 0
         n = len(text)
@@ -316,7 +315,8 @@ def _parse(source: Source) -> Document:
             elif kind == "KEY":
                 tok = ("KEY", m.group("key"), m.start("key"))
             elif kind == "KEY_OPEN":
-                tok = ("KEY_OPEN", m.group("kopen"), m.start("kopen"), m.end() - 1)
+                end = m.end()
+                tok = ("KEY_OPEN", m.group("kopen"), m.start("kopen"), end - 1, text[end - 1])
             elif kind in ("BAD", "BAD_STRING"):
                 _lex_error(source, kind, m.start(kind), m.group(kind))
             else:
@@ -343,15 +343,13 @@ def _parse(source: Source) -> Document:
                 values.append(node)
                 states.append(goto[states[-1]][lhs])
     except _BracketMismatch as e:
-        opener = text[e.open_pos]
+        opener = e.opener
         want = "}" if opener == "{" else ">"
         line = source.line_col(e.open_pos)[0]
         raise ParseError([Diagnostic(
             "error", f'expected "{want}" to close the "{opener}" on line {line}, found "{e.close_tok[1]}"',
             Span(source, e.close_tok[2], e.close_tok[2] + 1),
             hint='a message opened with "{" closes with "}", one opened with "<" with ">"')]) from None
-    finally:
-        _CURRENT_TEXT.pop()
 
 
 def _lex_error(source: Source, kind: str, pos: int, text: str) -> None:
@@ -377,8 +375,6 @@ def _describe(tok) -> str:
         return f'field "{text}"'
     if kind == "STRING":
         return f"string {text}"
-    if kind in ("NUMBER", "NAME", "NEG_NAME"):
-        return f'"{text}"'
     return f'"{text}"'
 
 
@@ -423,7 +419,9 @@ def _expected_text(expected: set, values: list) -> str:
         words.append("a field name")
     elif expected & {"NUMBER", "STRING", "NAME", "NEG_NAME"}:
         words.append("a value")
-    if "OPEN" in expected and not words:
+    # After a bare field name the parser can shift only "[" (name [...]), because the lexer reads a name and
+    # its "{" as one KEY_OPEN; the person's usual next character is still "{".
+    if expected & {"OPEN", "LSQB"} and not words:
         words.append('"{"')
     if in_list and "COMMA" in expected:
         words.append('","')
@@ -454,8 +452,10 @@ def _innermost_open(values: list):
                 continue
             if v[0] == "KEY_OPEN":
                 return v[1], v[3]
+            # An OPEN follows a KEY (name: {) or sits in a list; the lexer folds a name and its "{" into
+            # KEY_OPEN, so no NAME ever precedes an OPEN.
             prev = values[i - 1] if i > 0 else None
-            name = prev[1] if isinstance(prev, tuple) and prev and prev[0] in ("KEY", "NAME") else ""
+            name = prev[1] if isinstance(prev, tuple) and prev and prev[0] == "KEY" else ""
             return name, v[2]
     return None
 

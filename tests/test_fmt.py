@@ -10,7 +10,7 @@ import pytest
 
 import netc
 from netc.cli import main
-from netc.errors import Source
+from netc.errors import ParseError, Source
 from netc.fmt import format_document
 from netc.syntax import comments, parse
 
@@ -111,6 +111,9 @@ LAYOUT = {
                                                 "layer {\n  param { lr_mult: 1 }  # weights\n}\n"),
     "comment-before-close": ("layer {\n  name: \"a\"\n# last word\n}\n",
                              "layer {\n  name: \"a\"\n  # last word\n}\n"),
+    # The lexer folds a name and its bracket into one token across whitespace and comments.
+    "comment-between-name-and-brace": ("layer # why\n\n  {\n  name: \"a\"\n}\n",
+                                       "layer {\n  # why\n  name: \"a\"\n}\n"),
     "comment-before-field": ("layer {\n      # the name\n  name: \"a\"\n}\n",
                              "layer {\n  # the name\n  name: \"a\"\n}\n"),
     "comment-splits-one-line-message": ("layer { name: \"a\" # why\n top: \"a\" }\n",
@@ -140,6 +143,70 @@ def test_layout(case):
     assert fmt(out) == out
     assert netc.parse_prototxt(out) == netc.parse_prototxt(text)
 
+
+# --------------------------------------------------------------------------------------------------------
+# Syntax errors fmt stops at: which bracket opened the message, found whatever path the opener took
+# (a name and its bracket, "name: {", or a message in a list)
+
+@pytest.mark.parametrize("text,message", [
+    ("layer <\n  name: \"a\"\n}", 'expected ">" to close the "<" on line 1, found "}"'),
+    ("layer # c\n{\n  name: \"a\"\n>", 'expected "}" to close the "{" on line 2, found ">"'),
+    ("layer: {\n  name: \"a\"\n>", 'expected "}" to close the "{" on line 1, found ">"'),
+    ("layer { blobs: [{ }, <\n}] }", 'expected ">" to close the "<" on line 1, found "}"'),
+    ("layer: <\n  name: \"a\"\n", 'expected ">" to close "layer <" opened on line 1, found the end of the file'),
+    ("layer {\n  blobs: [\n{", 'expected "}" to close "{" opened on line 3, found the end of the file'),
+], ids=["angle-closed-by-brace", "brace-after-comment-closed-by-angle", "colon-brace-closed-by-angle",
+        "angle-in-list-closed-by-brace", "colon-angle-unclosed", "list-message-unclosed"])
+def test_fmt_bracket_errors(text, message):
+    with pytest.raises(ParseError) as e:
+        fmt(text)
+    assert [d.message for d in e.value.diagnostics] == [message]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Upgraded messages
+
+def test_message_lines_one_line_at_its_own_depth():
+    # A nested message goes on one line if it fits at the depth where it is printed: the same filler fits
+    # at depth 1 and not at depth 2 (100 columns).
+    from netc.caffe_pb2 import LayerParameter
+    from netc.fmt import message_lines
+    layer = LayerParameter()
+    layer.convolution_param.weight_filler.type = "x" * 71
+    filler = 'weight_filler { type: "' + "x" * 71 + '" }'
+    assert message_lines(layer.convolution_param, 1) == ["  " + filler]
+    assert message_lines(layer, 1) == ["  convolution_param {", "    weight_filler {",
+                                       '      type: "' + "x" * 71 + '"', "    }", "  }"]
+
+
+V1_COMMENTED = """# header
+name: "c"
+# the input
+input: "data"
+input_dim: 2 input_dim: 3
+input_dim: 13
+input_dim: 17
+""" + "".join(f"""# before {i}
+layers {{
+  name: "r{i}"  # inside {i}
+  type: RELU bottom: "data" top: "data"
+}}
+""" for i in range(40)) + "# the end\n"
+
+
+def test_upgrade_comments_follow_their_fields(capsys, tmp_path):
+    p = tmp_path / "v1.prototxt"
+    p.write_text(V1_COMMENTED)
+    rc, out, err = run(capsys, "upgrade", str(p))
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[:4] == ["# header", 'name: "c"', "# the input", "layer {"]
+    assert lines[4] == '  name: "input"'
+    for i in range(40):
+        k = lines.index(f"# before {i}")
+        assert lines[k + 1: k + 4] == [f"# inside {i}", "layer {", f'  name: "r{i}"']
+    assert lines[-1] == "# the end"
+    assert [c for _, c in comments(out)] == [c for _, c in comments(V1_COMMENTED)]
 
 # --------------------------------------------------------------------------------------------------------
 # The command
