@@ -7,9 +7,10 @@ counted once; a later user must have the same shape (STRICT) or count (PERMISSIV
 Conventions (also in the README):
 - params: learnable values (weights, biases, Scale's gamma/beta, PReLU slopes ...), shared ones once;
   state: non-learnable blobs (BatchNorm's mean, variance and scale factor: 2C+1).
-- macs: multiply-accumulates of the forward pass of Convolution, Deconvolution, InnerProduct, Embed-free
-  layers, Scale/Bias ... as each rule states; FLOPs = 2 x MACs.  other_ops: the remaining arithmetic per
-  output element (pooling compares or adds over the window, LRN, element-wise ops, softmax), as each rule states.
+- macs: multiply-accumulates of the forward pass of Convolution, Deconvolution and InnerProduct (and the
+  matrix products inside LSTM/RNN), as the published tables count them; FLOPs = 2 x MACs.  other_ops: the
+  remaining arithmetic (pooling windows, LRN, element-wise ops, softmax, Scale, bias adds), as each rule's
+  docstring states.
 - activations: elements of every top (an in-place top counts again: it is a new value of the blob).
 - receptive field of a top relative to the net input: size, jump (effective stride) and start (centre of the
   first output's field, in input pixels, negative when padding reaches outside), per spatial axis (H, W).
@@ -162,7 +163,11 @@ def _analyze(net: Net, inputs: dict | None, batch: int | None, base_dir, lenient
         except ShapeFailure:
             continue
         if len(inf.tops) != len(layer.tops):
-            raise AssertionError(f"{layer.type} rule gave {len(inf.tops)} tops for {len(layer.tops)}")
+            diags.error(f"{layer.label}: its shape rule ({type(rule).__module__}.{type(rule).__name__}) gave "
+                        f"{len(inf.tops)} top shapes for {len(layer.tops)} tops", layer.span(),
+                        "a shape rule returns one shape per top (a plugin rule registered with "
+                        "@netc.layers.register included)")
+            continue
         tops = [tuple(t) for t in inf.tops]
         for top, shape in zip(layer.tops, tops):
             if top != AUTOMATIC:

@@ -464,7 +464,6 @@ def _owners_of(name: str, desc: Descriptor) -> list[str]:
 
 def bind(doc: Document, message_class, diags: Diagnostics | None = None, *, strict: bool = False) -> Located:
     """Bind a parsed document to a new message of `message_class`; raises SchemaError on any error."""
-    own = diags is None
     diags = diags if diags is not None else Diagnostics()
     msg = message_class()
     binder = _Binder(doc.source, diags, strict)
@@ -474,9 +473,8 @@ def bind(doc: Document, message_class, diags: Diagnostics | None = None, *, stri
         for path in msg.FindInitializationErrors():
             diags.error(f"Message missing required field: {path}", _required_span(located, path),
                         "Caffe's parser refuses a message without its required fields")
-    if own or diags.errors:
-        if diags.errors:
-            raise SchemaError(diags.items)
+    if diags.errors:
+        raise SchemaError(diags.items)
     return Located(msg, doc, doc.source)
 
 
