@@ -9,8 +9,29 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GOLDEN = SHARED / "golden"
 LAYER_CASES = GOLDEN / "layers"
+SHAPES = GOLDEN / "shapes"
 
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"Caffe's golden outputs not found at {GOLDEN}")
+
+
+def shape_instances() -> list:
+    """pytest params for every phase instance of golden/shapes (corpus nets, legacy ones included); the
+    variants and the nets inline in a solver file (`*.net_param.*`) are left out."""
+    if not SHAPES.is_dir():
+        return []
+    out = []
+    for f in sorted(SHAPES.rglob("*.json")):
+        rel = f.relative_to(SHAPES)
+        if f.name == "index.json" or rel.parts[0] == "variants" or ".net_param." in f.name:
+            continue
+        out.append(pytest.param(f, id=str(rel)))
+    return out
+
+
+def shape_source(golden: dict, path: Path) -> Path:
+    """The corpus prototxt a golden/shapes instance describes."""
+    root = "bvlc_caffe_legacy" if path.relative_to(SHAPES).parts[0] == "legacy" else "bvlc_caffe"
+    return SHARED / "corpus" / root / golden["source_prototxt"]
 
 
 def layer_cases(*types: str) -> list:

@@ -17,22 +17,9 @@ from netc import caffe_pb2
 from netc.analysis import analyze
 from netc.layers import known_types, rule_for
 
-from golden import GOLDEN, SHARED, needs_golden
+from golden import needs_golden, shape_instances, shape_source
 
-SHAPES = GOLDEN / "shapes"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _instances():
-    if not SHAPES.is_dir():
-        return []
-    out = []
-    for f in sorted(SHAPES.rglob("*.json")):
-        rel = f.relative_to(SHAPES)
-        if f.name == "index.json" or rel.parts[0] == "variants" or ".net_param." in f.name:
-            continue
-        out.append(pytest.param(f, id=str(rel)))
-    return out
 
 
 def _given_shapes(golden: dict) -> dict:
@@ -52,11 +39,10 @@ def _given_shapes(golden: dict) -> dict:
 
 
 @needs_golden
-@pytest.mark.parametrize("path", _instances())
+@pytest.mark.parametrize("path", shape_instances())
 def test_shapes_and_params_match_caffe(path: Path):
     golden = json.loads(path.read_text())
-    root = "bvlc_caffe_legacy" if path.relative_to(SHAPES).parts[0] == "legacy" else "bvlc_caffe"
-    net = netc.load_net(SHARED / "corpus" / root / golden["source_prototxt"], golden["phase"], golden["stages"])
+    net = netc.load_net(shape_source(golden, path), golden["phase"], golden["stages"])
     a = analyze(net, _given_shapes(golden))
     names = [l["name"] for l in golden["layers"]]
     assert [i.layer.name for i in a.layers] == names

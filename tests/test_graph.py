@@ -15,32 +15,14 @@ from netc import caffe_pb2
 from netc.graph import AUTOMATIC, layer_included, net_states, state_meets_rule
 from netc.layers import known_types, rule_for
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SHAPES = SHARED / "golden" / "shapes"
-
-
-def _instances():
-    if not SHAPES.is_dir():
-        return []
-    out = []
-    for f in sorted(SHAPES.rglob("*.json")):
-        rel = f.relative_to(SHAPES)
-        if f.name == "index.json" or rel.parts[0] == "variants" or ".net_param." in f.name:
-            continue  # net_param: a net inline in a solver file, not a net file
-        out.append(pytest.param(f, id=str(rel)))
-    return out
-
-
-def _source_of(golden: dict, path: Path) -> Path:
-    root = "bvlc_caffe_legacy" if "legacy" in path.relative_to(SHAPES).parts[:1] else "bvlc_caffe"
-    return SHARED / "corpus" / root / golden["source_prototxt"]
+from golden import SHAPES, SHARED, shape_instances, shape_source
 
 
 @pytest.mark.skipif(not SHAPES.is_dir(), reason=f"golden shapes not found at {SHAPES}")
-@pytest.mark.parametrize("path", _instances())
+@pytest.mark.parametrize("path", shape_instances())
 def test_layers_per_phase_match_caffe(path: Path):
     golden = json.loads(path.read_text())
-    net = netc.load_net(_source_of(golden, path), golden["phase"], golden["stages"])
+    net = netc.load_net(shape_source(golden, path), golden["phase"], golden["stages"])
     # The golden replaced data-set readers by Input layers of the same name (their shapes need the data).
     original = {s["layer"]: s["original_type"] for s in golden["substitutions"]}
     expected = [(l["name"], original.get(l["name"], l["type"]) if l["type"] == "Input" else l["type"])
