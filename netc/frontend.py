@@ -57,7 +57,7 @@ def source_from_bytes(name: str, data: bytes) -> Source:
         raise fail(f"text is too large for a prototxt ({len(data) / 2**20:.1f} MiB)")
     nul = data.find(b"\0")
     if nul >= 0:
-        hint = "a .caffemodel or .solverstate is binary: netc reads those with load_caffemodel"
+        hint = "a .caffemodel is binary: read it with netc.caffemodel.read_caffemodel"
         raise fail(f"binary data, not a text prototxt (NUL byte at offset {nul})", hint)
     try:
         text = data.decode("utf-8")

@@ -270,7 +270,7 @@ def one_line_error(capsys, path, message: str, hint: str | None = None) -> None:
     assert err.splitlines() == expected
 
 
-BINARY_HINT = "a .caffemodel or .solverstate is binary: netc reads those with load_caffemodel"
+BINARY_HINT = "a .caffemodel is binary: read it with netc.caffemodel.read_caffemodel"
 
 
 def test_missing_file(capsys, tmp_path):
