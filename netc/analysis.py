@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import Diagnostics, ShapeError
 from .graph import AUTOMATIC, Layer, Net
-from .layers import Inferred, RuleContext, ShapeFailure
+from .layers import Inferred, RuleContext, ShapeFailure, fmt_shape
 from .perf import gc_paused
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "double": 8}
@@ -205,8 +205,8 @@ def _count_blobs(layer: Layer, inf: Inferred, owners: dict, diags: Diagnostics):
                 if not same:
                     what = "shape" if mode == ParamSpec.STRICT else "count"
                     diags.error(
-                        f'{layer.label}: shared param "{name}" has {what} {_fmt(blob)} here but '
-                        f'{_fmt(owner_shape)} in its owner layer "{owner_layer}"', layer.loc.value_span("param", i),
+                        f'{layer.label}: shared param "{name}" has {what} {fmt_shape(blob)} here but '
+                        f'{fmt_shape(owner_shape)} in its owner layer "{owner_layer}"', layer.loc.value_span("param", i),
                         "layers sharing a param by name need the same blob shape (share_mode: PERMISSIVE "
                         "only needs the same count)")
                 shared.append(f"{owner_layer}.{owner_i}")
@@ -218,10 +218,6 @@ def _count_blobs(layer: Layer, inf: Inferred, owners: dict, diags: Diagnostics):
         else:
             state += n
     return params, state, shared
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _receptive_fields(layer: Layer, inf: Inferred, bottoms, tops, rfs: dict, info: LayerInfo) -> None:

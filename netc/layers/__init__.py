@@ -104,6 +104,11 @@ class RuleContext:
         return tuple(s) if s is not None else None
 
 
+def fmt_shape(shape: Shape) -> str:
+    """A shape as messages write it: (2, 3, 8, 8); a 1-axis shape is (5), a 0-axis scalar ()."""
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
 def count(shape: Shape, start: int = 0, end: int | None = None) -> int:
     """The product of dims [start, end) (Caffe's Blob::count)."""
     return math.prod(shape[start:end])

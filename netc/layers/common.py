@@ -16,14 +16,10 @@ Cost conventions (see analysis.py):
 """
 from __future__ import annotations
 
-from . import Inferred, LayerRule, Window, count, register
+from . import Inferred, LayerRule, Window, count, fmt_shape, register
 
 _SHAPE_CHANGES = "it changes the blob's shape, so the top cannot reuse the bottom's memory"
 
-
-def _fmt(shape) -> str:
-    """(2, 3, 8, 8); a 1-axis shape is (5), a 0-axis scalar ()."""
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _axis(ctx, axis: int, shape, sub: str | None, field: str = "axis", bottom: int = 0) -> int:
@@ -38,7 +34,7 @@ def _axis(ctx, axis: int, shape, sub: str | None, field: str = "axis", bottom: i
         hint = "a 1-axis blob has only axis 0 (or -1)"
     else:
         hint = f"a {ndim}-axis blob has axes 0 to {ndim - 1}, or -{ndim} to -1 counted from the end"
-    raise ctx.fail(f'{field} {axis} is out of range for "{name}" {_fmt(shape)}', **_at(ctx, sub, field), hint=hint)
+    raise ctx.fail(f'{field} {axis} is out of range for "{name}" {fmt_shape(shape)}', **_at(ctx, sub, field), hint=hint)
 
 
 def _at(ctx, sub: str | None, field: str, index: int = 0) -> dict:
@@ -62,7 +58,7 @@ def _legacy_axis(ctx, value: int, shape, sub: str, field: str) -> int:
     """A legacy unsigned axis (concat_dim, slice_dim): 0 <= value < ndim, no negative indexing."""
     if value < len(shape):
         return value
-    raise ctx.fail(f'{field} {value} is out of range for "{ctx.layer.bottoms[0]}" {_fmt(shape)}', field, sub=sub,
+    raise ctx.fail(f'{field} {value} is out of range for "{ctx.layer.bottoms[0]}" {fmt_shape(shape)}', field, sub=sub,
                    hint=f"{field} counts axes from 0 and must be below {len(shape)}; axis also counts from the end")
 
 
@@ -114,13 +110,13 @@ class Concat(LayerRule):
         for i in range(1, len(bottoms)):
             b = bottoms[i]
             if len(b) != len(first):
-                raise ctx.fail(f'bottoms need the same number of axes: "{names[0]}" is {_fmt(first)} but '
-                               f'"{names[i]}" is {_fmt(b)}', "bottom", i,
+                raise ctx.fail(f'bottoms need the same number of axes: "{names[0]}" is {fmt_shape(first)} but '
+                               f'"{names[i]}" is {fmt_shape(b)}', "bottom", i,
                                hint="Concat does not broadcast; Reshape or Flatten one input first")
             for d in range(len(first)):
                 if d != a and b[d] != first[d]:
-                    raise ctx.fail(f'bottoms need equal shapes except on axis {a}: "{names[0]}" is {_fmt(first)} '
-                                   f'but "{names[i]}" is {_fmt(b)}', "bottom", i,
+                    raise ctx.fail(f'bottoms need equal shapes except on axis {a}: "{names[0]}" is {fmt_shape(first)} '
+                                   f'but "{names[i]}" is {fmt_shape(b)}', "bottom", i,
                                    hint=f"axis {d} differs ({first[d]} vs {b[d]}); only axis {a} may differ "
                                         "(set concat_param { axis } to the axis to join on)")
             total += b[a]
@@ -157,7 +153,7 @@ class Slice(LayerRule):
                                hint=f"give one slice_point fewer than tops ({ntops - 1} here), or none to split "
                                     "evenly")
             if ntops > dim:
-                raise ctx.fail(f"{ntops} tops but axis {a} of \"{ctx.layer.bottoms[0]}\" {_fmt(shape)} has only "
+                raise ctx.fail(f"{ntops} tops but axis {a} of \"{ctx.layer.bottoms[0]}\" {fmt_shape(shape)} has only "
                                f"{dim} entries", "top", dim, hint="every top needs at least one entry")
             prev, sizes = 0, []
             for i, pt in enumerate(points):
@@ -166,7 +162,7 @@ class Slice(LayerRule):
                                    sub="slice_param", hint="slice points must strictly increase (and start above 0)")
                 if pt > dim:
                     raise ctx.fail(f"slice_point {pt} is beyond axis {a} of \"{ctx.layer.bottoms[0]}\" "
-                                   f"{_fmt(shape)}", "slice_point", i, sub="slice_param",
+                                   f"{fmt_shape(shape)}", "slice_point", i, sub="slice_param",
                                    hint=f"points must lie between 1 and {dim}")
                 sizes.append(pt - prev)
                 prev = pt
@@ -177,7 +173,7 @@ class Slice(LayerRule):
                          hint="Caffe accepts it and makes a top with no elements")
         else:
             if dim % ntops:
-                raise ctx.fail(f"axis {a} of \"{ctx.layer.bottoms[0]}\" {_fmt(shape)} has {dim} entries, which "
+                raise ctx.fail(f"axis {a} of \"{ctx.layer.bottoms[0]}\" {fmt_shape(shape)} has {dim} entries, which "
                                f"{ntops} tops cannot share evenly", "slice_param",
                                hint="give slice_point values to choose uneven sizes")
             sizes = [dim // ntops] * ntops
@@ -224,8 +220,8 @@ class Eltwise(LayerRule):
         first = bottoms[0]
         for i in range(1, nb):
             if tuple(bottoms[i]) != tuple(first):
-                raise ctx.fail(f'bottoms need the same shape: "{names[0]}" is {_fmt(first)} but "{names[i]}" is '
-                               f'{_fmt(bottoms[i])}', "bottom", i,
+                raise ctx.fail(f'bottoms need the same shape: "{names[0]}" is {fmt_shape(first)} but "{names[i]}" is '
+                               f'{fmt_shape(bottoms[i])}', "bottom", i,
                                hint="Eltwise does not broadcast; use Scale or Bias with a second bottom for that")
         return Inferred(tops=[first], other_ops=count(first) * (nb - 1), rf="merge")
 
@@ -278,7 +274,7 @@ class Reshape(LayerRule):
                            hint="a dim is positive, 0 (copy the bottom's dim) or -1 (infer it)")
         a = p.axis if p.axis >= 0 else ndim + p.axis + 1
         if not 0 <= a <= ndim:
-            raise ctx.fail(f'axis {p.axis} is out of range for "{name}" {_fmt(shape)}', "axis", sub=sub,
+            raise ctx.fail(f'axis {p.axis} is out of range for "{name}" {fmt_shape(shape)}', "axis", sub=sub,
                            hint=f"axis runs from 0 to {ndim}, or from -{ndim + 1} to -1 counted from after the "
                                 "last axis")
         if p.num_axes < -1:
@@ -287,13 +283,13 @@ class Reshape(LayerRule):
         end = ndim if p.num_axes == -1 else a + p.num_axes
         if end > ndim:
             raise ctx.fail(f'axis {p.axis} + num_axes {p.num_axes} runs past the {_axes(ndim)} of "{name}" '
-                           f'{_fmt(shape)}', **_at(ctx, sub, "num_axes"),
+                           f'{fmt_shape(shape)}', **_at(ctx, sub, "num_axes"),
                            hint=f'"{name}" has {_axes(ndim - a)} from axis {a} on; num_axes -1 replaces all of them')
         new = list(dims)
         for i, d in enumerate(dims):
             if d == 0:
                 if a + i >= ndim:
-                    raise ctx.fail(f'shape dim {i} is 0 but "{name}" {_fmt(shape)} has no axis {a + i} to copy',
+                    raise ctx.fail(f'shape dim {i} is 0 but "{name}" {fmt_shape(shape)} has no axis {a + i} to copy',
                                    "shape", sub=sub, hint="dim 0 copies the bottom's dim at the same position "
                                                           "(counted from axis); give the size instead")
                 new[i] = shape[a + i]
@@ -301,13 +297,13 @@ class Reshape(LayerRule):
             known = count(shape, 0, a) * count(shape, end) * count([d for d in new if d != -1])
             total = count(shape)
             if known == 0 or total % known:
-                raise ctx.fail(f'cannot infer the -1 dim: "{name}" {_fmt(shape)} has count {total}, not a '
+                raise ctx.fail(f'cannot infer the -1 dim: "{name}" {fmt_shape(shape)} has count {total}, not a '
                                f'multiple of {known} (the other dims)', "shape", sub=sub,
                                hint="the given dims must divide the bottom's count")
             new[inferred[0]] = total // known
         top = tuple(shape[:a]) + tuple(new) + tuple(shape[end:])
         if count(top) != count(shape):
-            raise ctx.fail(f'the new shape {_fmt(top)} has count {count(top)} but "{name}" {_fmt(shape)} has '
+            raise ctx.fail(f'the new shape {fmt_shape(top)} has count {count(top)} but "{name}" {fmt_shape(shape)} has '
                            f'count {count(shape)}', **_at(ctx, sub, "shape"),
                            hint="Reshape keeps every element: use 0 to copy a bottom dim and -1 to infer one")
         return Inferred(tops=[top])
@@ -336,8 +332,8 @@ class Crop(LayerRule):
                            min(len(offsets), ndim - a), sub=sub,
                            hint=f"give one offset for every axis from {a} to {ndim - 1}, or a single one for all")
         if len(ref) < ndim:
-            raise ctx.fail(f'the reference "{names[1]}" {_fmt(ref)} has fewer axes than "{names[0]}" '
-                           f'{_fmt(data)}', "bottom", 1,
+            raise ctx.fail(f'the reference "{names[1]}" {fmt_shape(ref)} has fewer axes than "{names[0]}" '
+                           f'{fmt_shape(data)}', "bottom", 1,
                            hint="bottom 1 gives the size of every axis from axis on, so it needs as many axes")
         top, offs = [], []
         for i in range(ndim):
@@ -417,7 +413,7 @@ class ArgMax(LayerRule):
             a = _axis(ctx, p.axis, shape, sub)
             if p.top_k > shape[a]:
                 raise ctx.fail(f'top_k {p.top_k} is more than the {shape[a]} entries of axis {a} of '
-                               f'"{ctx.layer.bottoms[0]}" {_fmt(shape)}', "top_k", sub=sub,
+                               f'"{ctx.layer.bottoms[0]}" {fmt_shape(shape)}', "top_k", sub=sub,
                                hint=f"top_k can be at most {shape[a]} here")
             top = tuple(shape[:a]) + (p.top_k,) + tuple(shape[a + 1:])
         else:
@@ -427,7 +423,7 @@ class ArgMax(LayerRule):
             per = count(shape, 1)
             if p.top_k > per:
                 raise ctx.fail(f'top_k {p.top_k} is more than the {per} values per item of "{ctx.layer.bottoms[0]}" '
-                               f'{_fmt(shape)}', "top_k", sub=sub, hint=f"top_k can be at most {per} here")
+                               f'{fmt_shape(shape)}', "top_k", sub=sub, hint=f"top_k can be at most {per} here")
             top = [1] * max(3, len(shape))
             top[0] = shape[0]
             top[2] = p.top_k
@@ -461,7 +457,7 @@ class MVN(LayerRule):
         [mvn_layer.cpp Reshape]"""
         shape = bottoms[0]
         if len(shape) > 4:
-            raise ctx.fail(f'"{ctx.layer.bottoms[0]}" {_fmt(shape)} has {len(shape)} axes; MVN takes at most 4',
+            raise ctx.fail(f'"{ctx.layer.bottoms[0]}" {fmt_shape(shape)} has {len(shape)} axes; MVN takes at most 4',
                            "bottom", hint="MVN reads its bottom as (N, C, H, W); Reshape it to 4 axes first")
         top = tuple(shape) + (1,) * (4 - len(shape))
         per = 5 if ctx.param.mvn_param.normalize_variance else 2
@@ -482,7 +478,7 @@ class BatchNorm(LayerRule):
         if len(shape) < 2:
             # LayerSetUp takes C = 1 for a 1-axis bottom, but Reshape then reads shape(1), which such a blob
             # does not have: Caffe aborts.  [batch_norm_layer.cpp Reshape]
-            raise ctx.fail(f'"{name}" {_fmt(shape)} has {_axes(len(shape))}; BatchNorm needs (N, C, ...)', "bottom",
+            raise ctx.fail(f'"{name}" {fmt_shape(shape)} has {_axes(len(shape))}; BatchNorm needs (N, C, ...)', "bottom",
                            hint="Caffe's BatchNorm reads the channel count from axis 1; Reshape the bottom to "
                                 "(N, C) first")
         for i, spec in enumerate(ctx.param.param[:3]):
@@ -512,7 +508,7 @@ def _operand(ctx, bottoms, sub: str, p, kind: str) -> tuple:
                            hint=f"num_axes is the number of axes the {kind} spans from axis; -1 means all of them")
         if p.num_axes >= 0 and a + p.num_axes > len(shape):
             raise ctx.fail(f'axis {p.axis} + num_axes {p.num_axes} runs past the {_axes(len(shape))} of '
-                           f'"{names[0]}" {_fmt(shape)}', **_at(ctx, sub, "num_axes"),
+                           f'"{names[0]}" {fmt_shape(shape)}', **_at(ctx, sub, "num_axes"),
                            hint=f'"{names[0]}" has {_axes(len(shape) - a)} from axis {a} on; num_axes -1 takes all '
                                 'of them')
         return tuple(shape[a:]) if p.num_axes == -1 else tuple(shape[a:a + p.num_axes])
@@ -522,8 +518,8 @@ def _operand(ctx, bottoms, sub: str, p, kind: str) -> tuple:
     a = _axis(ctx, p.axis, shape, sub)
     if tuple(shape[a:a + len(other)]) != other:
         span = shape[a:a + len(other)]
-        raise ctx.fail(f'"{names[1]}" {_fmt(other)} must match axes {a}..{a + len(other) - 1} of "{names[0]}" '
-                       f'{_fmt(shape)}, which are {_fmt(span)}', "bottom", 1,
+        raise ctx.fail(f'"{names[1]}" {fmt_shape(other)} must match axes {a}..{a + len(other) - 1} of "{names[0]}" '
+                       f'{fmt_shape(shape)}, which are {fmt_shape(span)}', "bottom", 1,
                        hint=f"the second bottom lines up with the first from {sub} {{ axis }} (here {a}) on")
     return other
 
@@ -596,7 +592,7 @@ class BatchReindex(LayerRule):
         """top = (len(idx),) + data.shape[1:]; idx has exactly 1 axis.  [batch_reindex_layer.cpp]"""
         data, idx = bottoms
         if len(idx) != 1:
-            raise ctx.fail(f'the index bottom "{ctx.layer.bottoms[1]}" {_fmt(idx)} must have 1 axis', "bottom", 1,
+            raise ctx.fail(f'the index bottom "{ctx.layer.bottoms[1]}" {fmt_shape(idx)} must have 1 axis', "bottom", 1,
                            hint="bottom 1 lists the items of bottom 0 to pick, as a 1-axis blob")
         if not data:
             raise ctx.fail(f'"{ctx.layer.bottoms[0]}" is a 0-axis scalar', "bottom",
@@ -622,12 +618,12 @@ class Filter(LayerRule):
             raise ctx.fail(f'the selector "{names[last]}" is a 0-axis scalar', "bottom", last,
                            hint="the selector holds one value per item: (N) or (N, 1, ...)")
         if any(d != 1 for d in selector[1:]):
-            raise ctx.fail(f'the selector "{names[last]}" {_fmt(selector)} must be 1 on every axis after the first',
+            raise ctx.fail(f'the selector "{names[last]}" {fmt_shape(selector)} must be 1 on every axis after the first',
                            "bottom", last, hint="the selector holds one value per item: (N) or (N, 1, ...)")
         for i, b in enumerate(bottoms[:-1]):
             if not b or b[0] != selector[0]:
-                raise ctx.fail(f'"{names[i]}" {_fmt(b)} must have as many items as the selector "{names[last]}" '
-                               f'{_fmt(selector)}', "bottom", i, hint="axis 0 of every bottom is the item axis")
+                raise ctx.fail(f'"{names[i]}" {fmt_shape(b)} must have as many items as the selector "{names[last]}" '
+                               f'{fmt_shape(selector)}', "bottom", i, hint="axis 0 of every bottom is the item axis")
         return Inferred(tops=[tuple(b) for b in bottoms[:-1]], rf="same" if last == 1 else "none")
 
 
@@ -653,6 +649,6 @@ class Parameter(LayerRule):
         [parameter_layer.hpp]"""
         dims = tuple(ctx.param.parameter_param.shape.dim)
         if any(d < 0 for d in dims):
-            raise ctx.fail(f"shape {_fmt(dims)} has a negative dim", "shape", sub="parameter_param",
+            raise ctx.fail(f"shape {fmt_shape(dims)} has a negative dim", "shape", sub="parameter_param",
                            hint="every dim of a Parameter blob is a size, at least 0")
         return Inferred(tops=[dims], blobs=[dims])

@@ -17,11 +17,8 @@ from pathlib import Path
 
 from ..caffe_pb2 import BlobProto, DataParameter, Datum
 from ..errors import InternalError
-from . import Inferred, LayerRule, register
+from . import Inferred, LayerRule, fmt_shape, register
 
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 class Source(LayerRule):
@@ -98,7 +95,7 @@ def read_mean_file(ctx, path: Path) -> tuple[list, tuple[int, int, int]]:
                        sub="transform_param") from None
     dims = list(blob.shape.dim) if blob.HasField("shape") else [blob.num, blob.channels, blob.height, blob.width]
     if len(dims) > 4:
-        raise ctx.fail(f'the mean file "{path}" {_fmt(dims)} has more than 4 axes', "mean_file",
+        raise ctx.fail(f'the mean file "{path}" {fmt_shape(dims)} has more than 4 axes', "mean_file",
                        sub="transform_param")
     legacy = [dims[i] if i < len(dims) else 1 for i in (1, 2, 3)]
     return dims, tuple(legacy)
@@ -128,7 +125,7 @@ def check_mean(ctx, c: int, h: int, w: int, what: str) -> None:
     if path is not None and path.is_file():
         dims, chw = read_mean_file(ctx, path)
         if chw != (c, h, w):
-            raise ctx.fail(f'the mean file "{tp.mean_file}" is {_fmt(dims)} but the images are ({c}, {h}, {w}) '
+            raise ctx.fail(f'the mean file "{tp.mean_file}" is {fmt_shape(dims)} but the images are ({c}, {h}, {w}) '
                            f"({what})", "mean_file", sub="transform_param",
                            hint="a mean file has the size of the stored images, before the crop")
 
@@ -552,7 +549,7 @@ class HDF5Output(LayerRule):
         a, b = bottoms
         names = ctx.layer.bottoms
         if not a or not b or a[0] != b[0]:
-            raise ctx.fail(f'"{names[0]}" {_fmt(a)} and "{names[1]}" {_fmt(b)} must have the same first axis',
+            raise ctx.fail(f'"{names[0]}" {fmt_shape(a)} and "{names[1]}" {fmt_shape(b)} must have the same first axis',
                            "bottom", 1, hint="HDF5Output writes one data row and one label row per sample")
         return Inferred(tops=[])
 

@@ -18,11 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..caffe_pb2 import BlobProto, HingeLossParameter
-from . import Inferred, LayerRule, canonical_axis, count, register
+from . import Inferred, LayerRule, canonical_axis, count, fmt_shape, register
 
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _and(words: list) -> str:
@@ -58,7 +55,7 @@ def check_first_axis(ctx, bottoms, i: int, j: int) -> None:
             raise ctx.fail(f'bottom "{names[k]}" is a 0-axis scalar: a loss needs a first (batch) axis',
                            "bottom", k)
     if bottoms[i][0] != bottoms[j][0]:
-        raise ctx.fail(f'bottoms "{names[i]}" {_fmt(bottoms[i])} and "{names[j]}" {_fmt(bottoms[j])} differ in '
+        raise ctx.fail(f'bottoms "{names[i]}" {fmt_shape(bottoms[i])} and "{names[j]}" {fmt_shape(bottoms[j])} differ in '
                        f"their first axis ({bottoms[i][0]} vs {bottoms[j][0]})", "bottom", j,
                        hint="Caffe checks that the data and the label have the same first dimension "
                             "(one label per sample)")
@@ -70,13 +67,13 @@ def check_legacy_ones(ctx, bottoms, i: int, axes: tuple, what: str) -> None:
     shape = bottoms[i]
     name = ctx.layer.bottoms[i]
     if len(shape) > 4:
-        raise ctx.fail(f'bottom "{name}" {_fmt(shape)} has {len(shape)} axes; {what} is read with Caffe\'s '
+        raise ctx.fail(f'bottom "{name}" {fmt_shape(shape)} has {len(shape)} axes; {what} is read with Caffe\'s '
                        "4-axis accessors", "bottom", i)
     bad = [a for a in axes if a < len(shape) and shape[a] != 1]
     if bad:
         names = {1: "channels", 2: "height", 3: "width"}
         listed = ", ".join(f"{names[a]} {shape[a]}" for a in bad)
-        raise ctx.fail(f'bottom "{name}" {_fmt(shape)} must have {_and([names[a] for a in axes])} 1 '
+        raise ctx.fail(f'bottom "{name}" {fmt_shape(shape)} must have {_and([names[a] for a in axes])} 1 '
                        f"({what}); it has {listed}", "bottom", i)
 
 
@@ -90,8 +87,8 @@ def check_label_count(ctx, bottoms, axis: int, field: str, sub: str, what: str) 
         names = ctx.layer.bottoms
         dims = [str(d) for k, d in enumerate(score) if k != a]
         formula = "·".join(dims) if dims else "1"
-        raise ctx.fail(f'the label "{names[1]}" {_fmt(label)} holds {count(label)} values but "{names[0]}" '
-                       f"{_fmt(score)} with {what} axis {a} needs {formula} = {needed}", "bottom", 1,
+        raise ctx.fail(f'the label "{names[1]}" {fmt_shape(label)} holds {count(label)} values but "{names[0]}" '
+                       f"{fmt_shape(score)} with {what} axis {a} needs {formula} = {needed}", "bottom", 1,
                        hint=f"one label per position outside the class axis: with {what} axis 1 and scores "
                             "(N, C, H, W), the label holds N·H·W values, e.g. (N, 1, H, W) or (N, H, W)")
     return a, needed
@@ -128,7 +125,7 @@ class SigmoidCrossEntropyLoss(Loss):
         a, b = bottoms
         if count(a) != count(b):
             names = ctx.layer.bottoms
-            raise ctx.fail(f'the scores "{names[0]}" {_fmt(a)} and the targets "{names[1]}" {_fmt(b)} differ in '
+            raise ctx.fail(f'the scores "{names[0]}" {fmt_shape(a)} and the targets "{names[1]}" {fmt_shape(b)} differ in '
                            f"count ({count(a)} vs {count(b)})", "bottom", 1,
                            hint="SigmoidCrossEntropyLoss takes one target per score")
 
@@ -147,7 +144,7 @@ class EuclideanLoss(Loss):
         a, b = bottoms
         if count(a, 1) != count(b, 1):
             names = ctx.layer.bottoms
-            raise ctx.fail(f'"{names[0]}" {_fmt(a)} and "{names[1]}" {_fmt(b)} differ in their count per sample '
+            raise ctx.fail(f'"{names[0]}" {fmt_shape(a)} and "{names[1]}" {fmt_shape(b)} differ in their count per sample '
                            f"({count(a, 1)} vs {count(b, 1)})", "bottom", 1,
                            hint="EuclideanLoss compares the two inputs element by element")
 
@@ -191,7 +188,7 @@ class InfogainLoss(Loss):
         if len(bottoms) == 3:
             h = bottoms[2]
             if count(h) != c * c:
-                raise ctx.fail(f'the infogain matrix "{ctx.layer.bottoms[2]}" {_fmt(h)} has {count(h)} values; '
+                raise ctx.fail(f'the infogain matrix "{ctx.layer.bottoms[2]}" {fmt_shape(h)} has {count(h)} values; '
                                f"{c} classes need {c}x{c} = {c * c}", "bottom", 2)
         else:
             self.check_source(ctx, c)
@@ -218,7 +215,7 @@ class InfogainLoss(Loss):
             [blob.num, blob.channels, blob.height, blob.width]
         n = count(dims)
         if n != c * c:
-            raise ctx.fail(f'the infogain matrix "{source}" {_fmt(dims)} has {n} values; {c} classes need '
+            raise ctx.fail(f'the infogain matrix "{source}" {fmt_shape(dims)} has {n} values; {c} classes need '
                            f"{c}x{c} = {c * c}", "source", sub="infogain_loss_param")
 
     def tops_for(self, ctx, bottoms):
@@ -257,7 +254,7 @@ class ContrastiveLoss(Loss):
         for i in (0, 1):
             check_legacy_ones(ctx, bottoms, i, (2, 3), "a feature vector per sample")
         if (a[1] if len(a) > 1 else 1) != (b[1] if len(b) > 1 else 1):
-            raise ctx.fail(f'"{names[0]}" {_fmt(a)} and "{names[1]}" {_fmt(b)} differ in their channels',
+            raise ctx.fail(f'"{names[0]}" {fmt_shape(a)} and "{names[1]}" {fmt_shape(b)} differ in their channels',
                            "bottom", 1, hint="the two feature vectors of a pair have the same length")
         check_legacy_ones(ctx, bottoms, 2, (1, 2, 3), "one similarity per pair")
         super().check(ctx, bottoms)
@@ -283,6 +280,6 @@ class Accuracy(LayerRule):
         classes = count(bottoms[0]) // labels if labels else 0
         if p.top_k > classes:
             raise ctx.fail(f"top_k {p.top_k} is more than the {classes} classes of "
-                           f'"{ctx.layer.bottoms[0]}" {_fmt(bottoms[0])}', "top_k", sub="accuracy_param")
+                           f'"{ctx.layer.bottoms[0]}" {fmt_shape(bottoms[0])}', "top_k", sub="accuracy_param")
         tops = [(), (bottoms[0][a],)][: len(ctx.layer.tops)]
         return Inferred(tops=tops, other_ops=count(bottoms[0]))

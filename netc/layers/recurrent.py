@@ -16,11 +16,8 @@ Costs, with D = count(x, 2), D_s = count(x_static, 1), H = num_output, s = 1 wit
 """
 from __future__ import annotations
 
-from . import Inferred, LayerRule, count, register
+from . import Inferred, LayerRule, count, fmt_shape, register
 
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 class Recurrent(LayerRule):
@@ -40,12 +37,12 @@ class Recurrent(LayerRule):
         names = ctx.layer.bottoms
         x, cont = bottoms[0], bottoms[1]
         if len(x) < 2:
-            raise ctx.fail(f'the input "{names[0]}" {_fmt(x)} needs at least 2 axes: (T timesteps, N streams, '
+            raise ctx.fail(f'the input "{names[0]}" {fmt_shape(x)} needs at least 2 axes: (T timesteps, N streams, '
                            "...)", "bottom", 0)
         t, n = x[0], x[1]
         if tuple(cont) != (t, n):
-            raise ctx.fail(f'the sequence indicators "{names[1]}" {_fmt(cont)} must be (T, N) = ({t}, {n}), the '
-                           f'first two axes of "{names[0]}" {_fmt(x)}', "bottom", 1)
+            raise ctx.fail(f'the sequence indicators "{names[1]}" {fmt_shape(cont)} must be (T, N) = ({t}, {n}), the '
+                           f'first two axes of "{names[0]}" {fmt_shape(x)}', "bottom", 1)
         h = p.num_output
         if h <= 0:
             raise ctx.fail("recurrent_param.num_output must be positive (it is the hidden size H)",
@@ -56,15 +53,15 @@ class Recurrent(LayerRule):
         if static:
             xs = bottoms[2]
             if not xs or xs[0] != n:
-                raise ctx.fail(f'the static input "{names[2]}" {_fmt(xs)} must have N = {n} streams as its '
+                raise ctx.fail(f'the static input "{names[2]}" {fmt_shape(xs)} must have N = {n} streams as its '
                                "first axis", "bottom", 2)
             d_static = count(xs, 1)
         state_shape = (1, n, h)
         for j in range(exposed):
             i = 2 + static + j
             if tuple(bottoms[i]) != state_shape:
-                raise ctx.fail(f'the initial state {self.states[j]} "{names[i]}" {_fmt(bottoms[i])} must be '
-                               f"(1, N, num_output) = {_fmt(state_shape)}", "bottom", i)
+                raise ctx.fail(f'the initial state {self.states[j]} "{names[i]}" {fmt_shape(bottoms[i])} must be '
+                               f"(1, N, num_output) = {fmt_shape(state_shape)}", "bottom", i)
         d = count(x, 2)
         tops = [(t, n, h)] + [state_shape] * exposed
         return Inferred(tops=tops, blobs=self.blobs(h, d, d_static if static else None),
@@ -127,12 +124,12 @@ class LSTMUnit(LayerRule):
         names = ctx.layer.bottoms
         c_prev, x, cont = bottoms
         if len(c_prev) != 3 or c_prev[0] != 1:
-            raise ctx.fail(f'the previous cell state "{names[0]}" {_fmt(c_prev)} must be (1, N, H)', "bottom", 0)
+            raise ctx.fail(f'the previous cell state "{names[0]}" {fmt_shape(c_prev)} must be (1, N, H)', "bottom", 0)
         _, n, h = c_prev
         if tuple(x) != (1, n, 4 * h):
-            raise ctx.fail(f'the gate inputs "{names[1]}" {_fmt(x)} must be (1, N, 4H) = (1, {n}, {4 * h}) for '
-                           f'the cell state "{names[0]}" {_fmt(c_prev)}', "bottom", 1)
+            raise ctx.fail(f'the gate inputs "{names[1]}" {fmt_shape(x)} must be (1, N, 4H) = (1, {n}, {4 * h}) for '
+                           f'the cell state "{names[0]}" {fmt_shape(c_prev)}', "bottom", 1)
         if tuple(cont) != (1, n):
-            raise ctx.fail(f'the sequence indicators "{names[2]}" {_fmt(cont)} must be (1, N) = (1, {n})',
+            raise ctx.fail(f'the sequence indicators "{names[2]}" {fmt_shape(cont)} must be (1, N) = (1, {n})',
                            "bottom", 2)
         return Inferred(tops=[tuple(c_prev), tuple(c_prev)], other_ops=10 * n * h)

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 
 from .. import caffe_pb2
-from . import Inferred, LayerRule, ShapeFailure, Window, canonical_axis, count, register
+from . import Inferred, LayerRule, ShapeFailure, Window, canonical_axis, count, fmt_shape, register
 
 _SHAPE_CHANGES = "it changes the blob's shape, so the top cannot reuse the bottom's memory"
 
@@ -335,14 +335,11 @@ def pool_spec(ctx, bottom: tuple) -> PoolSpec:
 # ----------------------------------------------------------------------------------------------------------
 # Shared checks
 
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
-
 
 def _require_4d(ctx, bottom: tuple) -> None:
     if len(bottom) != 4:
         raise ctx.fail(f"{ctx.layer.type} needs a 4-axis (N, C, H, W) bottom, got {len(bottom)} axes "
-                       f"{_fmt(bottom)}", "bottom",
+                       f"{fmt_shape(bottom)}", "bottom",
                        hint=f"Caffe's {ctx.layer.type} layer only takes (num, channels, height, width) blobs")
 
 
@@ -350,7 +347,7 @@ def _same_bottoms(ctx, bottoms: list) -> None:
     errs = _Errors(ctx)
     for i, b in enumerate(bottoms[1:], 1):
         if tuple(b) != tuple(bottoms[0]):
-            errs.add(f"bottom {i} has shape {_fmt(b)}, but bottom 0 has {_fmt(bottoms[0])}", "bottom", i,
+            errs.add(f"bottom {i} has shape {fmt_shape(b)}, but bottom 0 has {fmt_shape(bottoms[0])}", "bottom", i,
                      hint=f"every bottom of a {ctx.layer.type} layer goes through the same weights, so all "
                           "must have the same shape")
     errs.check()
@@ -573,8 +570,8 @@ class SPP(LayerRule):
                          f"{_Pool.PoolMethod.Name(p.pool)} pooling does not take", "pyramid_height",
                          sub="spp_param", hint="use MAX or AVE, or fewer levels")
             if any(pd >= k for pd, k in zip(pad, kernel)):
-                errs.add(f"level {level} ({bins}x{bins} bins) on a {h}x{w} input needs pad {_fmt(pad)} not "
-                         f"smaller than its kernel {_fmt(kernel)}", "pyramid_height", sub="spp_param",
+                errs.add(f"level {level} ({bins}x{bins} bins) on a {h}x{w} input needs pad {fmt_shape(pad)} not "
+                         f"smaller than its kernel {fmt_shape(kernel)}", "pyramid_height", sub="spp_param",
                          hint="Caffe's pooling requires pad < kernel: use fewer levels or a larger input")
             out = tuple(pool_out(x, kernel[i], stride[i], pad[i], True, any(pad)) for i, x in enumerate((h, w)))
             sizes.append(out)
@@ -599,7 +596,7 @@ class LRN(LayerRule):
         p = ctx.param.lrn_param
         errs = _Errors(ctx)
         if len(bottom) != 4:
-            errs.add(f"LRN needs a 4-axis (N, C, H, W) bottom, got {len(bottom)} axes {_fmt(bottom)}", "bottom",
+            errs.add(f"LRN needs a 4-axis (N, C, H, W) bottom, got {len(bottom)} axes {fmt_shape(bottom)}", "bottom",
                      hint="Caffe's LRN layer only takes (num, channels, height, width) blobs")
         size = p.local_size
         if size % 2 == 0:
