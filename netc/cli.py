@@ -271,7 +271,10 @@ def cmd_draw(args) -> int:
 
     inputs = dict(_parse_input(t) for t in args.input)
     net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict, shaped=inputs)
-    analysis = analyze(net, inputs, args.batch)
+    # A diagram does not need every shape: what needs the data set is a note, and those edges go unlabelled.
+    analysis = analyze(net, inputs, args.batch, lenient=True)
+    for d in analysis.diagnostics:
+        print(d.render(), file=sys.stderr)
     collapse = "modules" if args.collapse_modules else (args.collapse or None)
     dot = to_dot(analysis, rankdir=args.rankdir, detail=args.detail, collapse=collapse)
     if not args.output:

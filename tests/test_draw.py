@@ -446,3 +446,15 @@ def test_missing_dot_by_which(tmp_path, capsys, monkeypatch):
     assert draw_to_file("digraph { a }\n", tmp_path / "g.png") == 1
     assert (tmp_path / "g.dot").read_text() == "digraph { a }\n"
     assert "apt-get install graphviz" in capsys.readouterr().err
+
+
+def test_draw_without_the_data_set_draws_every_layer(tmp_path, capsys):
+    """A diagram does not need every shape: a Data layer whose LMDB is absent is a note, not a failure."""
+    out = tmp_path / "lenet.svg"
+    rc = main(["draw", str(ROOT / "nets" / "lenet" / "train_val.prototxt"), "--phase", "TRAIN", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0 and ": note: " in err and "--input data=" in err
+    if out.exists():  # rendered (dot installed); else the DOT is beside it
+        text = out.read_text()
+        for name in ("conv1", "pool1", "conv2", "pool2", "ip1", "ip2", "loss"):
+            assert f">{name}<" in text
