@@ -84,10 +84,12 @@ class Diagnostic:
     source_name: str | None = None  # where there is no span (a file that could not be read)
 
     def render(self) -> str:
-        where = self.span.location() if self.span else (self.source_name or "netc")
-        out = [f"{where}: {self.severity}: {self.message}"]
-        if self.span is not None:
-            out.extend(_excerpt(self.span))
+        """Located: the message, the source line with a caret, the hint.  Without a location (a file that
+        cannot be read): one line, the hint after a semicolon."""
+        if self.span is None:
+            where = self.source_name or "netc"
+            return f"{where}: {self.severity}: {self.message}" + (f"; {self.hint}" if self.hint else "")
+        out = [f"{self.span.location()}: {self.severity}: {self.message}", *_excerpt(self.span)]
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)

@@ -260,13 +260,13 @@ def test_check_ceil_mode_strict(capsys, tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------------------
-# check: files that are not prototxt.  One error line naming the file (a hint line may follow), exit 1.
+# check: files that are not prototxt.  One error line naming the file (with its hint after a semicolon), exit 1.
 
 def one_line_error(capsys, path, message: str, hint: str | None = None) -> None:
     rc, out, err = run(capsys, "check", str(path))
     assert rc == 1
     assert out == ""
-    expected = [f"{path}: error: {message}"] + ([f"  hint: {hint}"] if hint else [])
+    expected = [f"{path}: error: {message}" + (f"; {hint}" if hint else "")]
     assert err.splitlines() == expected
 
 

@@ -22,6 +22,13 @@ import netc  # noqa: E402
 from netc import runtime as rt  # noqa: E402
 from golden import LAYER_CASES, layer_cases, needs_golden  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test draws the same numbers on every run (no flaky tolerance checks)."""
+    torch.manual_seed(0)
+
+
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device")])]
 
@@ -446,11 +453,14 @@ def test_contrastive_loss_gradient_is_finite_at_zero_distance():
 
 
 def test_mvn_gradient_of_a_constant_plane_is_caffes():
-    x = torch.cat([torch.full((1, 1, 3, 4), 2.0), torch.randn(1, 1, 3, 4)], 1).requires_grad_()
-    dy = torch.randn(1, 2, 3, 4)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.cat([torch.full((1, 1, 3, 4), 2.0), torch.randn(1, 1, 3, 4, generator=gen)], 1).requires_grad_()
+    dy = torch.randn(1, 2, 3, 4, generator=gen)
     rt.mvn(x).backward(dy)
     flat = dy[0, 0].flatten()
-    torch.testing.assert_close(x.grad[0, 0].flatten(), (flat - flat.mean()) / 1e-9)   # y = 0, std = 0
+    expected = (flat - flat.mean()) / 1e-9   # y = 0, std = 0
+    # Values near 1e9 after a cancellation: compare against the largest, as float32 can.
+    torch.testing.assert_close(x.grad[0, 0].flatten(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
 
 
 def test_eltwise_max_gradient_goes_to_one_winner():
