@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 
 from . import caffe_pb2
 from .errors import Diagnostic, InputError
-from .files import write_atomic
+from .files import read_error, write_atomic
 from .upgrade import V0_TYPES, V1_TYPE_NAMES
 
 __all__ = ["CaffeLayer", "CaffeModel", "read_caffemodel", "decode_caffemodel", "write_caffemodel",
@@ -454,12 +454,8 @@ def read_caffemodel(path: str | os.PathLike) -> CaffeModel:
             return _decode(f, os.fstat(f.fileno()).st_size, name)
     except IsADirectoryError:
         raise fail("is a directory, not a .caffemodel file") from None
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except PermissionError:
-        raise fail("permission denied") from None
     except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror or e}") from None
+        raise fail(read_error(e)) from None
 
 
 def decode_caffemodel(data: bytes, name: str = "<bytes>") -> CaffeModel:

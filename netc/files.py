@@ -8,6 +8,17 @@ from pathlib import Path
 from .errors import Diagnostic, InputError
 
 
+def read_error(e: OSError) -> str:
+    """A one-line reason for a file that cannot be read."""
+    if isinstance(e, IsADirectoryError):
+        return "is a directory"
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    return f"cannot read the file: {e.strerror or e}"
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     """Write a file so that a reader sees the old or the new content, never a part.  An existing file keeps
     its mode (a new one gets the umask's), and a symlink keeps pointing at the file it names, which is the

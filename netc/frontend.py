@@ -13,6 +13,7 @@ from pathlib import Path
 from . import caffe_pb2
 from .bind import Located, bind
 from .errors import Diagnostic, Diagnostics, InputError, Source, Span, UpgradeError
+from .files import read_error
 from .syntax import Document, parse
 
 # A prototxt this large is not a hand-written net (the largest zoo nets are ~200 KB); parsing it would take
@@ -40,12 +41,8 @@ def read_source(path: str | os.PathLike) -> Source:
         data = p.read_bytes()
     except InputError:
         raise
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except PermissionError:
-        raise fail("permission denied") from None
     except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror or e}") from None
+        raise fail(read_error(e)) from None
     return source_from_bytes(name, data)
 
 

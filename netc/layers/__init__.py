@@ -109,6 +109,18 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ")"
 
 
+def read_blob_dims(ctx: "RuleContext", path, what: str, field: str, sub: str) -> list:
+    """The dims of a binary caffe.BlobProto file (a mean file, an infogain matrix): `shape` if set, else the
+    legacy num/channels/height/width.  An unreadable or non-BlobProto file is a located error on `field`."""
+    from ..caffe_pb2 import BlobProto
+    blob = BlobProto()
+    try:
+        blob.ParseFromString(path.read_bytes())
+    except Exception as e:  # protobuf's DecodeError, or an unreadable file
+        raise ctx.fail(f'{what} is not a binary caffe.BlobProto ({e})', field, sub=sub) from None
+    return list(blob.shape.dim) if blob.HasField("shape") else [blob.num, blob.channels, blob.height, blob.width]
+
+
 def count(shape: Shape, start: int = 0, end: int | None = None) -> int:
     """The product of dims [start, end) (Caffe's Blob::count)."""
     return math.prod(shape[start:end])

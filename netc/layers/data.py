@@ -15,9 +15,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..caffe_pb2 import BlobProto, DataParameter, Datum
+from ..caffe_pb2 import DataParameter, Datum
 from ..errors import InternalError
-from . import Inferred, LayerRule, fmt_shape, register
+from . import Inferred, LayerRule, fmt_shape, read_blob_dims, register
 
 
 
@@ -87,13 +87,7 @@ class DataSource(Source):
 def read_mean_file(ctx, path: Path) -> tuple[list, tuple[int, int, int]]:
     """(shape, (channels, height, width)) of a binary BlobProto mean file.  Caffe reads it with the legacy
     4-axis accessors: a missing axis counts as 1.  [blob.hpp LegacyShape]"""
-    blob = BlobProto()
-    try:
-        blob.ParseFromString(path.read_bytes())
-    except Exception as e:  # protobuf's DecodeError, or an unreadable file
-        raise ctx.fail(f'the mean file "{path}" is not a binary caffe.BlobProto ({e})', "mean_file",
-                       sub="transform_param") from None
-    dims = list(blob.shape.dim) if blob.HasField("shape") else [blob.num, blob.channels, blob.height, blob.width]
+    dims = read_blob_dims(ctx, path, f'the mean file "{path}"', "mean_file", "transform_param")
     if len(dims) > 4:
         raise ctx.fail(f'the mean file "{path}" {fmt_shape(dims)} has more than 4 axes', "mean_file",
                        sub="transform_param")

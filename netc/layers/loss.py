@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..caffe_pb2 import BlobProto, HingeLossParameter
-from . import Inferred, LayerRule, canonical_axis, count, fmt_shape, register
+from ..caffe_pb2 import HingeLossParameter
+from . import Inferred, LayerRule, canonical_axis, count, fmt_shape, read_blob_dims, register
 
 
 
@@ -205,14 +205,7 @@ class InfogainLoss(Loss):
             ctx.warn(f'the infogain matrix "{source}" is not found, so its size ({c}x{c}) is not checked',
                      "source", sub="infogain_loss_param")
             return
-        blob = BlobProto()
-        try:
-            blob.ParseFromString(path.read_bytes())
-        except Exception as e:  # protobuf's DecodeError, or an unreadable file
-            raise ctx.fail(f'the infogain matrix "{source}" is not a binary caffe.BlobProto ({e})', "source",
-                           sub="infogain_loss_param") from None
-        dims = list(blob.shape.dim) if blob.HasField("shape") else \
-            [blob.num, blob.channels, blob.height, blob.width]
+        dims = read_blob_dims(ctx, path, f'the infogain matrix "{source}"', "source", "infogain_loss_param")
         n = count(dims)
         if n != c * c:
             raise ctx.fail(f'the infogain matrix "{source}" {fmt_shape(dims)} has {n} values; {c} classes need '
