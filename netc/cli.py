@@ -283,6 +283,51 @@ def cmd_draw(args) -> int:
     return draw_to_file(dot, args.output)
 
 
+def _analysed(args):
+    """The analysed net of the compile-like commands (every shape must be known to generate code)."""
+    from .analysis import analyze
+    from .graph import load_net
+    inputs = dict(_parse_input(t) for t in args.input)
+    net = load_net(args.net, args.phase, args.stage, args.level, strict=args.strict, shaped=inputs)
+    _warn_unused_inputs(inputs, net)
+    analysis = analyze(net, inputs, args.batch)
+    for d in analysis.diagnostics:
+        print(d.render(), file=sys.stderr)
+    return analysis
+
+
+def cmd_compile(args) -> int:
+    from .emit import emit_torch
+    source = emit_torch(_analysed(args), args.class_name, source_name=args.net)
+    if args.output:
+        write_atomic(args.output, source)
+    else:
+        sys.stdout.write(source)
+    return EXIT_OK
+
+
+def cmd_convert_weights(args) -> int:
+    from .emit import build_module
+    from .weights import caffemodel_state_dict, save_state_dict
+    module = build_module(_analysed(args), device="meta")
+    state = caffemodel_state_dict(module, args.caffemodel)
+    save_state_dict(state, args.output)
+    print(f"{args.output}: {len(state)} tensors, {sum(t.numel() for t in state.values()):,} values", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_parity(args) -> int:
+    from .parity import BACKWARD_TOLERANCE, FORWARD_TOLERANCE, Tolerance, check_parity
+    if bool(args.backward) != bool(args.topdiff):
+        raise UsageError("--backward and --topdiff go together: the gradients need the top diffs that made them")
+    fwd = Tolerance(args.rtol, args.atol, args.atol_rel) if args.rtol is not None else FORWARD_TOLERANCE
+    result = check_parity(args.net, args.weights, args.inputs, args.expected, phase=args.phase, stages=args.stage,
+                          backward=args.backward, topdiff=args.topdiff, forward_tolerance=fwd,
+                          backward_tolerance=BACKWARD_TOLERANCE, device=args.device)
+    print(result.render())
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="netc", description="A Caffe-style declarative network compiler.")
     ap.add_argument("--version", action="version", version=f"netc {__version__}")
@@ -338,6 +383,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one node per module (inception_3a/, res2a_ ...)")
     p.add_argument("--strict", **strict)
     p.set_defaults(func=cmd_draw)
+
+    def net_state(p, batch: bool = True) -> None:
+        p.add_argument("--phase", choices=["TRAIN", "TEST"], type=str.upper, default="TEST")
+        p.add_argument("--stage", action="append", default=[], metavar="S")
+        p.add_argument("--level", type=int, default=None, metavar="N")
+        if batch:
+            p.add_argument("--batch", type=_positive, default=None, metavar="N",
+                           help="batch size of the traced shapes (the module takes any batch)")
+        p.add_argument("--input", action="append", default=[], metavar="BLOB=NxCxHxW",
+                       help="the shape of a data or input top (needed where Caffe would read the data set)")
+        p.add_argument("--strict", **strict)
+
+    p = sub.add_parser("compile", help="a standalone PyTorch module (one .py file) with Caffe's exact semantics")
+    p.add_argument("net", metavar="NET")
+    net_state(p)
+    p.add_argument("-o", "--output", metavar="model.py", help="write here instead of stdout")
+    p.add_argument("--class-name", metavar="NAME", help="the nn.Module class name (default: from the net's name)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("convert-weights", help="a .caffemodel as a state_dict (.pt or .safetensors) for the "
+                                               "compiled module")
+    p.add_argument("caffemodel", metavar="IN.caffemodel")
+    p.add_argument("--net", required=True, metavar="NET", help="the prototxt the weights belong to")
+    net_state(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pt|OUT.safetensors")
+    p.set_defaults(func=cmd_convert_weights)
+
+    p = sub.add_parser("parity", help="compare the compiled module with arrays dumped from Caffe, blob by blob")
+    p.add_argument("net", metavar="NET")
+    p.add_argument("--weights", required=True, metavar="W.caffemodel")
+    p.add_argument("--inputs", required=True, metavar="inputs.npz", help="one array per input blob")
+    p.add_argument("--expected", required=True, metavar="forward.npz",
+                   help="Caffe's blobs after forward (blob name -> array; \"<layer>.<i>\" -> a layer blob)")
+    p.add_argument("--backward", metavar="backward.npz", help="Caffe's diffs (\"<blob>.diff\", \"<layer>.<i>.diff\")")
+    p.add_argument("--topdiff", metavar="topdiff.npz", help="the diffs Caffe put on the output blobs")
+    net_state(p, batch=False)
+    p.add_argument("--rtol", type=float, default=None, help="forward tolerance (default: rtol 1e-4, atol 1e-7 "
+                                                            "+ 1e-5 x max|Caffe|, the golden nets' tolerance)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance, with --rtol")
+    p.add_argument("--atol-rel", type=float, default=0.0, help="tolerance relative to max|Caffe|, with --rtol")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("fmt", help="print a prototxt in the canonical form, comments kept")
     p.add_argument("files", nargs="+", metavar="FILE")

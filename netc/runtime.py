@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "FLT_MAX", "FLT_MIN", "LOG_THRESHOLD",
@@ -33,6 +33,8 @@ __all__ = [
     "mvn", "batch_norm_global", "batch_norm_train", "scale", "bias", "inner_product", "embed",
     "eltwise", "reduction", "tile", "crop", "slice", "flatten", "reshape", "batch_reindex",
     "power", "exp", "log", "bnll", "threshold", "elu", "swish", "clip", "prelu", "dropout",
+    "stochastic_pool2d", "filter",
+    "InnerProduct", "BatchNorm", "Scale", "Bias", "Embed", "LSTM", "RNN", "forward_all",
 ]
 
 FLT_MAX = 3.4028234663852886e38     # <cfloat> FLT_MAX: MAX pooling's start value
@@ -765,3 +767,246 @@ def dropout(x: Tensor, ratio: float = 0.5, train: bool = False) -> Tensor:
     """Caffe Dropout: TRAIN y = x·mask/(1 - ratio), mask ~ Bernoulli(1 - ratio) (inverted dropout, torch's
     RNG stream, not Caffe's); TEST identity.  The layer's phase decides.  [dropout_layer.cpp]"""
     return F.dropout(x, ratio, training=True) if train and ratio > 0 else x
+
+
+def stochastic_pool2d(x: Tensor, kernel: IntPair, stride: IntPair = 1, train: bool = False) -> Tensor:
+    """Caffe STOCHASTIC pooling (no padding; Caffe implements it on the GPU only).  Output size as MAX/AVE
+    (ceil, no clip); window (ph, pw) covers [ph·s, min(ph·s + k, H)).  [pooling_layer.cu StoPoolForward*]
+      TRAIN: one element per window drawn with probability x / Σ_window x (activations are expected to be
+        non-negative): threshold u·Σ with u ~ U[0, 1), the first element in row-major order whose running
+        sum reaches it; the gradient goes to that element.
+      TEST: Σ x² / (FLT_MIN + Σ x), the probability-weighted average."""
+    (kh, kw), (sh, sw) = _pair(kernel), _pair(stride)
+    H, W = int(x.shape[-2]), int(x.shape[-1])
+    oh, ow = pool_output_size(H, kh, sh, 0), pool_output_size(W, kw, sw, 0)
+    # Zeros past the input: they add nothing to either sum and are never drawn.
+    padded = F.pad(x, (0, (ow - 1) * sw + kw - W, 0, (oh - 1) * sh + kh - H))
+    n, c = int(x.shape[0]), int(x.shape[1])
+    cols = F.unfold(padded.reshape(n * c, 1, padded.shape[-2], padded.shape[-1]), (kh, kw), stride=(sh, sw))
+    total = cols.sum(1, keepdim=True)                                   # (N·C, 1, L)
+    if not train:
+        out = (cols * cols).sum(1, keepdim=True) / (total + FLT_MIN)
+    else:
+        threshold = torch.rand_like(total) * total
+        first = (cols.detach().cumsum(1) < threshold).sum(1, keepdim=True).clamp(max=kh * kw - 1)
+        out = cols.gather(1, first)
+    return out.reshape(n, c, oh, ow)
+
+
+def filter(*bottoms: Tensor) -> tuple:  # noqa: A001 (Caffe's layer name)
+    """Caffe Filter: the last bottom is the selector (N, 1, ...); each other bottom keeps the items n with
+    selector[n] != 0, in order.  The output size depends on the values (not traceable with static shapes); no
+    gradient to the selector.  [filter_layer.cpp]"""
+    *data, selector = bottoms
+    keep = torch.nonzero(selector.detach().reshape(selector.shape[0]) != 0).reshape(-1)
+    return tuple(b.index_select(0, keep) for b in data)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Layers with blobs, as modules.  Each holds Caffe's blobs under the names and in the shapes of Caffe's
+# `layer.blobs()`, so a .caffemodel copies in without reshaping.
+
+def _empty(*shape: int) -> Tensor:
+    return torch.empty(shape)
+
+
+class InnerProduct(nn.Module):
+    """InnerProduct with `transpose: true`: weight stored (K, N_out), y = x·W + b.  (Without transpose a
+    generated module uses nn.Linear, whose weight is Caffe's (N_out, K).)  [inner_product_layer.cpp]"""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, axis: int = 1) -> None:
+        super().__init__()
+        self.axis = axis
+        self.weight = nn.Parameter(_empty(in_features, out_features))
+        self.bias = nn.Parameter(_empty(out_features)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return inner_product(x, self.weight, self.bias, self.axis, transpose=True)
+
+
+class BatchNorm(nn.Module):
+    """Caffe BatchNorm: no affine parameters (a Scale layer follows), three state buffers as Caffe stores
+    them: `mean` and `variance` (each a running sum, C values) and `scale_factor` (1 value, their weight).
+    use_global_stats None follows the module's mode as Caffe's follows the phase: training → batch
+    statistics and the moving-average update, eval → the stored statistics.  [batch_norm_layer.cpp]"""
+
+    def __init__(self, channels: int, eps: float = 1e-5, moving_average_fraction: float = 0.999,
+                 use_global_stats: Optional[bool] = None) -> None:
+        super().__init__()
+        self.eps = eps
+        self.moving_average_fraction = moving_average_fraction
+        self.use_global_stats = use_global_stats
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("variance", torch.zeros(channels))
+        self.register_buffer("scale_factor", torch.zeros(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        use_global = not self.training if self.use_global_stats is None else self.use_global_stats
+        if use_global:
+            return batch_norm_global(x, self.mean, self.variance, self.scale_factor, self.eps)
+        y, mean, var, factor = batch_norm_train(x, self.mean, self.variance, self.scale_factor, self.eps,
+                                                self.moving_average_fraction)
+        with torch.no_grad():
+            self.mean.copy_(mean)
+            self.variance.copy_(var)
+            self.scale_factor.copy_(factor)
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.mean.shape[0]}, eps={self.eps}, moving_average_fraction={self.moving_average_fraction}, "
+                f"use_global_stats={self.use_global_stats}")
+
+
+class Scale(nn.Module):
+    """Caffe Scale with a learned γ of `shape` (x.shape[axis : axis + num_axes]; () is a scalar) and, with
+    bias_term, β of the same shape; `weight=False` is the two-bottom form, γ given to forward.
+    [scale_layer.cpp]"""
+
+    def __init__(self, shape: Sequence[int], bias: bool = False, axis: int = 1, weight: bool = True) -> None:
+        super().__init__()
+        self.axis = axis
+        self.weight = nn.Parameter(_empty(*shape)) if weight else None
+        self.bias = nn.Parameter(_empty(*shape)) if bias else None
+
+    def forward(self, x: Tensor, gamma: Optional[Tensor] = None) -> Tensor:
+        return scale(x, self.weight if gamma is None else gamma, self.bias, self.axis)
+
+
+class Bias(nn.Module):
+    """Caffe Bias with a learned b of `shape` (x.shape[axis : axis + num_axes]).  [bias_layer.cpp]"""
+
+    def __init__(self, shape: Sequence[int], axis: int = 1) -> None:
+        super().__init__()
+        self.axis = axis
+        self.bias = nn.Parameter(_empty(*shape))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return bias(x, self.bias, self.axis)
+
+
+class Embed(nn.Module):
+    """Caffe Embed: weight (input_dim, num_output), bias (num_output); float indices truncated.
+    [embed_layer.cpp]"""
+
+    def __init__(self, input_dim: int, num_output: int, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(_empty(input_dim, num_output))
+        self.bias = nn.Parameter(_empty(num_output)) if bias else None
+
+    def forward(self, index: Tensor) -> Tensor:
+        return embed(index, self.weight, self.bias)
+
+
+class _Recurrent(nn.Module):
+    """Shared by LSTM and RNN: x (T, N, ...) is flattened to (T, N, D); cont (T, N) is 0 where a sequence
+    starts (the state entering that step is zeroed); an optional static input (N, ...) is projected once and
+    added at every step.  With expose_hidden the initial states come in and the final states go out.
+    [recurrent_layer.cpp]"""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden: int, static_size: Optional[int] = None,
+                 expose_hidden: bool = False) -> None:
+        super().__init__()
+        g = self.gates * hidden
+        self.hidden = hidden
+        self.expose_hidden = expose_hidden
+        self.weight_x = nn.Parameter(_empty(g, input_size))
+        self.bias_x = nn.Parameter(_empty(g))
+        self.weight_static = nn.Parameter(_empty(g, static_size)) if static_size is not None else None
+
+    def _inputs(self, x: Tensor, static: Optional[Tensor]) -> Tensor:
+        t, n = int(x.shape[0]), int(x.shape[1])
+        proj = F.linear(x.reshape(t, n, -1), self.weight_x, self.bias_x)
+        if self.weight_static is not None:
+            proj = proj + F.linear(static.reshape(n, -1), self.weight_static).unsqueeze(0)
+        return proj
+
+
+class LSTM(_Recurrent):
+    """Caffe LSTM.  Blobs, in Caffe's order: W_xc (4H, D) `weight_x`, b_c (4H) `bias_x`, [W_xc_static
+    (4H, D_s) `weight_static`], W_hc (4H, H) `weight_h`; gates [i, f, o, g] in that order.
+    Per step t: a = W_xc·x_t + b_c (+ W_xc_static·x_static) + W_hc·(cont_t·h_{t-1});
+    i, f, o = σ(a_i), σ(a_f), σ(a_o); g = tanh(a_g); c_t = cont_t·f·c_{t-1} + i·g; h_t = o·tanh(c_t).
+    Top: h (T, N, H); with expose_hidden the bottoms add h_0, c_0 (1, N, H) and the tops h_T, c_T.
+    [lstm_layer.cpp, lstm_unit_layer.cpp]"""
+
+    gates = 4
+
+    def __init__(self, input_size: int, hidden: int, static_size: Optional[int] = None,
+                 expose_hidden: bool = False) -> None:
+        super().__init__(input_size, hidden, static_size, expose_hidden)
+        self.weight_h = nn.Parameter(_empty(4 * hidden, hidden))
+
+    def forward(self, x: Tensor, cont: Tensor, static: Optional[Tensor] = None, h0: Optional[Tensor] = None,
+                c0: Optional[Tensor] = None):
+        proj = self._inputs(x, static)
+        t, n, hsize = int(x.shape[0]), int(x.shape[1]), self.hidden
+        h = proj.new_zeros(n, hsize) if h0 is None else h0.reshape(n, hsize)
+        c = proj.new_zeros(n, hsize) if c0 is None else c0.reshape(n, hsize)
+        mask = cont.reshape(t, n, 1).to(proj.dtype)
+        outs = []
+        for step in range(t):
+            a = proj[step] + F.linear(mask[step] * h, self.weight_h)
+            i, f, o, g = a.split(hsize, dim=1)
+            c = mask[step] * torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        out = torch.stack(outs)
+        if self.expose_hidden:
+            return out, h.unsqueeze(0), c.unsqueeze(0)
+        return out
+
+
+class RNN(_Recurrent):
+    """Caffe RNN.  Blobs, in Caffe's order: W_xh (H, D) `weight_x`, b_h (H) `bias_x`, [W_xh_static (H, D_s)
+    `weight_static`], W_hh (H, H) `weight_h`, W_ho (H, H) `weight_o`, b_o (H) `bias_o`.  Per step:
+    h_t = tanh(W_xh·x_t + b_h (+ W_xh_static·x_static) + W_hh·(cont_t·h_{t-1})), o_t = tanh(W_ho·h_t + b_o).
+    Top: o (T, N, H); with expose_hidden the bottoms add h_0 (1, N, H) and the tops h_T.  [rnn_layer.cpp]"""
+
+    def __init__(self, input_size: int, hidden: int, static_size: Optional[int] = None,
+                 expose_hidden: bool = False) -> None:
+        super().__init__(input_size, hidden, static_size, expose_hidden)
+        self.weight_h = nn.Parameter(_empty(hidden, hidden))
+        self.weight_o = nn.Parameter(_empty(hidden, hidden))
+        self.bias_o = nn.Parameter(_empty(hidden))
+
+    def forward(self, x: Tensor, cont: Tensor, static: Optional[Tensor] = None, h0: Optional[Tensor] = None):
+        proj = self._inputs(x, static)
+        t, n = int(x.shape[0]), int(x.shape[1])
+        h = proj.new_zeros(n, self.hidden) if h0 is None else h0.reshape(n, self.hidden)
+        mask = cont.reshape(t, n, 1).to(proj.dtype)
+        hs = []
+        for step in range(t):
+            h = torch.tanh(proj[step] + F.linear(mask[step] * h, self.weight_h))
+            hs.append(h)
+        out = torch.tanh(F.linear(torch.stack(hs), self.weight_o, self.bias_o))
+        if self.expose_hidden:
+            return out, h.unsqueeze(0)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parity debugging
+
+def forward_all(module: nn.Module, inputs: dict) -> dict:
+    """Run `module(**inputs)` and return every Caffe blob as it stands after the forward pass (Caffe's
+    `net.blobs`): the local variables of the generated forward when it returns, named back through the
+    class's CAFFE_BLOBS table.  Eager mode only (it reads the frame of the generated forward)."""
+    import sys
+    code = type(module).forward.__code__
+    captured: dict = {}
+
+    def profile(frame, event, arg):
+        if event == "return" and frame.f_code is code:
+            captured.update(frame.f_locals)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        module(**inputs)
+    finally:
+        sys.setprofile(previous)
+    if not captured:
+        raise RuntimeError("forward_all needs the generated module itself (eager), not a compiled or wrapped one")
+    return {blob: captured[var] for blob, var in type(module).CAFFE_BLOBS.items() if var in captured}

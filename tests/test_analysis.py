@@ -7,7 +7,6 @@ an Input of the same shapes; netc gets those shapes the way a user gives them, w
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -17,25 +16,9 @@ from netc import caffe_pb2
 from netc.analysis import analyze
 from netc.layers import known_types, rule_for
 
-from golden import needs_golden, shape_instances, shape_source
+from golden import given_shapes, needs_golden, shape_instances, shape_source
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _given_shapes(golden: dict) -> dict:
-    """--input for every top Caffe needed data (or a Python module) to shape."""
-    given = {}
-    for sub in golden["substitutions"]:
-        # A train_val file has a data layer per phase, both with tops "data" and "label": take this phase's.
-        rules = [(re.search(r"phase: (\w+)", r), re.findall(r'stage: "([^"]+)"', r)) for r in sub["include"]]
-        if rules and not any((not ph or ph.group(1) == golden["phase"]) and set(st) <= set(golden["stages"])
-                             for ph, st in rules):
-            continue
-        given.update({t: tuple(s) for t, s in sub["tops"].items()})
-    for layer in golden["layers"]:
-        if layer["type"] == "Python":
-            given.update({t: tuple(s) for t, s in zip(layer["top"], layer["top_shapes"])})
-    return given
 
 
 @needs_golden
@@ -43,7 +26,7 @@ def _given_shapes(golden: dict) -> dict:
 def test_shapes_and_params_match_caffe(path: Path):
     golden = json.loads(path.read_text())
     net = netc.load_net(shape_source(golden, path), golden["phase"], golden["stages"])
-    a = analyze(net, _given_shapes(golden))
+    a = analyze(net, given_shapes(golden))
     names = [l["name"] for l in golden["layers"]]
     assert [i.layer.name for i in a.layers] == names
     for info, g in zip(a.layers, golden["layers"]):

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="netc.runtime needs torch (the code-
 
 import netc  # noqa: E402
 from netc import runtime as rt  # noqa: E402
-from golden import LAYER_CASES, layer_cases, needs_golden  # noqa: E402
+from golden import GOLDEN_ARTEFACTS, LAYER_CASES, hinge_loss_reference, layer_cases, needs_golden  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -176,25 +176,6 @@ DECLINED = {
     "LSTM": "recurrent layers come later",
     "RNN": "recurrent layers come later",
 }
-
-
-# Golden gradients that are artefacts of how the vectors were made, not Caffe's training arithmetic.
-# HingeLoss Forward_cpu uses bottom[0]'s diff as scratch for the margins max(0, 1 ± x) and Backward_cpu reads
-# them back; the golden score.diff is all zeros (-0 where the true class flips the sign), so the generator
-# cleared bottom diffs between net.forward() and net.backward().  In Solver::Step (ForwardBackward) nothing
-# clears them, and Caffe trains with sign(margin)·(±1)/N (L1) or 2·margin·(±1)/N (L2), which is what
-# hinge_loss_reference() computes.
-GOLDEN_ARTEFACTS = {("hinge_l1", "score.diff"), ("hinge_l2", "score.diff")}
-
-
-def hinge_loss_reference(score: np.ndarray, label: np.ndarray, norm: str, weight: float) -> np.ndarray:
-    """HingeLossLayer::Backward_cpu with the margins Forward_cpu leaves in bottom_diff."""
-    n = score.shape[0]
-    flip = np.ones_like(score.reshape(n, -1))
-    flip[np.arange(n), label.astype(np.int64)] = -1
-    margin = np.maximum(0, 1 + flip * score.reshape(n, -1))
-    grad = np.sign(margin) if norm == "L1" else 2 * margin
-    return (grad * flip * weight / n).reshape(score.shape)
 
 
 # ----------------------------------------------------------------------------------------------------------
