@@ -4,8 +4,11 @@
     netc.load_net(path, phase="TRAIN"|"TEST", stages=(), level=0) -> Net IR (upgraded, filtered, checked)
     netc.analyze(net, inputs=None, batch=None)                -> Analysis (shapes, params, MACs, fields)
     netc.report(net_or_path, batch=None)                      -> Report (.to_table(), .to_json(), ...)
+    netc.build_module(net_or_path, phase="TEST")              -> torch nn.Module with Caffe's semantics
+    netc.load_caffemodel(module, path) / netc.save_caffemodel(module, path)   Caffe weights in and out
 
-Nothing imported here pulls in torch: parsing, checking, reports and drawing start fast.
+Nothing imported here pulls in torch: parsing, checking, reports and drawing start fast; code generation
+imports it on first use.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from .frontend import parse_prototxt
 
 __version__ = "0.1.0"
 
-__all__ = ["NetcError", "parse_prototxt", "load_net", "analyze", "report", "__version__"]
+__all__ = ["NetcError", "parse_prototxt", "load_net", "analyze", "report", "build_module", "load_caffemodel",
+           "save_caffemodel", "__version__"]
 
 
 def __getattr__(name: str):
@@ -28,4 +32,10 @@ def __getattr__(name: str):
     if name == "report":
         from .reports import report
         return report
+    if name == "build_module":
+        from .emit import build_module
+        return build_module
+    if name in ("load_caffemodel", "save_caffemodel"):
+        from . import weights
+        return getattr(weights, name)
     raise AttributeError(f"module 'netc' has no attribute {name!r}")
