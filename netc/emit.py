@@ -285,6 +285,8 @@ class _Emitter:
     source_name: str
     uses_runtime: bool = False
     needs_anchor: bool = False
+    attrs: Namespace = None                      # layer name -> module attribute
+    fused: dict = field(default_factory=dict)    # Scale layer index -> the BatchNorm attribute that applies it
     init: list = field(default_factory=list)
     fills: list = field(default_factory=list)
     forward: list = field(default_factory=list)
@@ -300,7 +302,7 @@ class _Emitter:
 
     def run(self) -> str:
         net = self.net
-        attrs = Namespace(_MODULE_MEMBERS | _FORWARD_NAMES, fallback="layer")
+        attrs = self.attrs = Namespace(_MODULE_MEMBERS | _FORWARD_NAMES, fallback="layer")
         local = Namespace(_FORWARD_NAMES, fallback="blob")
         infos = {id(i.layer): i for i in self.analysis.layers}
         inputs: list[str] = []
@@ -368,10 +370,12 @@ class _Emitter:
         extras = [label] if label else []
         if any(layer.in_place):
             extras.append("in place")
-        extras += e.notes
+        extras += [n for n in e.notes if n]
         if extras:
             comment = (comment + "  " if comment else "") + ", ".join(extras)
-        if e.statement is not None:
+        if e.statement == "":  # nothing to compute: a comment says why
+            self.forward.append(_Line("", f"{layer.name} ({layer.type}): {', '.join(n for n in e.notes if n)}"))
+        elif e.statement is not None:
             self.forward.append(_Line(e.statement, comment))
         for top in layer.tops:
             if top != AUTOMATIC:
@@ -721,7 +725,31 @@ def _batch_norm(e: E) -> None:
     names = ("mean", "variance", "scale_factor")
     blobs = [BlobSpec(f"{e.attr}.{n}", s, state=True) for n, s in zip(names, e.info.blob_shapes)]
     mod = e.module(f"{e.rt('BatchNorm')}({', '.join(args)})", blobs)
-    e.set(f"{mod}({e.b})")
+    scale = _fusable_scale(e)
+    if scale is None:
+        e.set(f"{mod}({e.b})")
+        return
+    # Caffe's BatchNorm + Scale pair, both in place: one batch_norm kernel with the Scale's γ and β.
+    e.gen.fused[scale.index] = e.attr
+    e.set(f"{mod}({e.b}, affine=self.{e.gen.attrs(scale.name)})")
+    e.notes.append(f"with {scale.name}" if e.gen.attrs(scale.name) != scale.name else "")
+
+
+def _fusable_scale(e: E):
+    """The Scale layer that rewrites this BatchNorm's top next, in place, with one γ (and β) per channel:
+    the two run as one batch_norm.  None where anything else happens in between or the Scale differs."""
+    net = e.gen.net
+    top = e.layer.tops[0]
+    if len(e.bshape) < 2 or e.layer.bottoms[0] != top:
+        return None
+    nxt = next((layer for layer in net.layers[e.layer.index + 1:] if top in layer.bottoms or top in layer.tops),
+               None)
+    if nxt is None or nxt.type != "Scale" or nxt.bottoms != [top] or nxt.tops != [top]:
+        return None
+    p = nxt.param.scale_param
+    if p.axis not in (1, 1 - len(e.bshape)) or p.num_axes != 1:
+        return None
+    return nxt
 
 
 def _operand_axis(e: E, p) -> int:
@@ -747,6 +775,10 @@ def _scale(e: E) -> None:
         blobs.append(BlobSpec(f"{e.attr}.bias", shape, _filler(p, "bias_filler")))
         extra = ", bias=True" + extra
     mod = e.module(f"{e.rt('Scale')}({tup(shape) if shape else '()'}{extra})", blobs)
+    if e.layer.index in e.gen.fused:
+        e.statement = ""
+        e.notes.append(f"applied by self.{e.gen.fused[e.layer.index]}")
+        return
     e.set(f"{mod}({', '.join(e.bottoms)})")
 
 

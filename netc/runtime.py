@@ -491,26 +491,30 @@ def _bn_channels_first(x: Tensor) -> Tensor:
     return x.unsqueeze(1) if x.dim() == 1 else x
 
 
-def batch_norm_global(x: Tensor, mean: Tensor, var: Tensor, scale_factor: Tensor, eps: float = 1e-5) -> Tensor:
+def batch_norm_global(x: Tensor, mean: Tensor, var: Tensor, scale_factor: Tensor, eps: float = 1e-5,
+                      weight: Optional[Tensor] = None, bias: Optional[Tensor] = None) -> Tensor:
     """Caffe BatchNorm with use_global_stats (TEST default): f = (s == 0 ? 0 : 1/s) with s = blobs[2][0];
     y = (x - f·blobs[0]) / sqrt(f·blobs[1] + eps); gradient dy / sqrt(var + eps).  The blobs get no
-    gradient.  [batch_norm_layer.cpp Forward_cpu/Backward_cpu]"""
+    gradient.  `weight`/`bias` (C) apply the Scale layer that follows in the same kernel: y·γ + β.
+    [batch_norm_layer.cpp Forward_cpu/Backward_cpu]"""
     s = scale_factor.detach().reshape(())
     factor = torch.where(s == 0, torch.zeros_like(s), 1.0 / s)
     xc = _bn_channels_first(x)
-    y = F.batch_norm(xc, mean.detach().reshape(-1) * factor, var.detach().reshape(-1) * factor,
+    y = F.batch_norm(xc, mean.detach().reshape(-1) * factor, var.detach().reshape(-1) * factor, weight, bias,
                      training=False, eps=eps)
     return y.reshape(x.shape)
 
 
 def batch_norm_train(x: Tensor, mean: Tensor, var: Tensor, scale_factor: Tensor, eps: float = 1e-5,
-                     moving_average_fraction: float = 0.999) -> tuple:
+                     moving_average_fraction: float = 0.999, weight: Optional[Tensor] = None,
+                     bias: Optional[Tensor] = None) -> tuple:
     """Caffe BatchNorm without use_global_stats (TRAIN default): y = (x - μ)/sqrt(σ² + eps) with the batch
     mean μ and the biased batch variance σ² over every axis but 1; gradient (dy - mean(dy) - mean(dy·y)·y) /
     sqrt(σ² + eps).  Returns (y, new blobs[0], blobs[1], blobs[2]) after Caffe's moving-average update with
     λ = moving_average_fraction and m = count / C:
         s' = λ·s + 1,   M' = μ + λ·M,   V' = (m > 1 ? m/(m-1) : 1)·σ² + λ·V.
-    The new blobs are detached; the caller stores them.  [batch_norm_layer.cpp Forward_cpu/Backward_cpu]"""
+    The new blobs are detached; the caller stores them.  `weight`/`bias` (C) apply the Scale layer that follows
+    in the same kernel.  [batch_norm_layer.cpp Forward_cpu/Backward_cpu]"""
     xc = _bn_channels_first(x)
     channels = int(xc.shape[1])
     m = xc.numel() // channels
@@ -519,13 +523,15 @@ def batch_norm_train(x: Tensor, mean: Tensor, var: Tensor, scale_factor: Tensor,
         # variance m/(m-1)·σ², exactly Caffe's bias-corrected term; it normalizes with the biased σ².
         batch_mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
         batch_var = torch.ones(channels, dtype=x.dtype, device=x.device)
-        y = F.batch_norm(xc, batch_mean, batch_var, training=True, momentum=1.0, eps=eps)
+        y = F.batch_norm(xc, batch_mean, batch_var, weight, bias, training=True, momentum=1.0, eps=eps)
     else:
         # One value per channel: σ² = 0 and y = 0 (torch's batch_norm refuses this case).
         batch_mean = xc.detach().reshape(channels)
         batch_var = torch.zeros_like(batch_mean)
         centred = xc - xc.mean(0, keepdim=True)
         y = centred / torch.sqrt((centred * centred).mean(0, keepdim=True) + eps)
+        if weight is not None:
+            y = y * weight + (bias if bias is not None else 0)
     lam = moving_average_fraction
     new_factor = scale_factor.detach() * lam + 1.0
     new_mean = batch_mean.reshape(mean.shape) + lam * mean.detach()
@@ -840,12 +846,14 @@ class BatchNorm(nn.Module):
         self.register_buffer("variance", torch.zeros(channels))
         self.register_buffer("scale_factor", torch.zeros(1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, affine: Optional["Scale"] = None) -> Tensor:
+        """`affine`: the per-channel Scale layer that follows in place, applied in the same kernel."""
+        weight, bias = (affine.weight, affine.bias) if affine is not None else (None, None)
         use_global = not self.training if self.use_global_stats is None else self.use_global_stats
         if use_global:
-            return batch_norm_global(x, self.mean, self.variance, self.scale_factor, self.eps)
+            return batch_norm_global(x, self.mean, self.variance, self.scale_factor, self.eps, weight, bias)
         y, mean, var, factor = batch_norm_train(x, self.mean, self.variance, self.scale_factor, self.eps,
-                                                self.moving_average_fraction)
+                                                self.moving_average_fraction, weight, bias)
         with torch.no_grad():
             self.mean.copy_(mean)
             self.variance.copy_(var)

@@ -500,3 +500,44 @@ def test_bilinear_filler_is_caffes_bit_for_bit():
     layer = next(l for l in net.layer if l.type == "Deconvolution")
     key = type(module).CAFFE_LAYERS[layer.name][1][0][0]
     assert np.array_equal(module.state_dict()[key].numpy(), caffe[f"{layer.name}.0"])
+
+
+@pytest.mark.parametrize("phase", ["TRAIN", "TEST"])
+def test_batch_norm_and_scale_in_place_run_as_one_kernel(tmp_path, phase):
+    path = tmp_path / "bns.prototxt"
+    path.write_text(
+        'layer { name: "d" type: "Input" top: "x" input_param { shape { dim: 3 dim: 4 dim: 5 dim: 6 } } }\n'
+        'layer { name: "conv" type: "Convolution" bottom: "x" top: "c"\n'
+        '  convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "xavier" } } }\n'
+        'layer { name: "bn" type: "BatchNorm" bottom: "c" top: "c" batch_norm_param { moving_average_fraction: 0.9 } }\n'
+        'layer { name: "sc" type: "Scale" bottom: "c" top: "c" scale_param { bias_term: true } }\n'
+        'layer { name: "relu" type: "ReLU" bottom: "c" top: "c" }\n')
+    source = emit_torch(analyze(netc.load_net(path, phase)))
+    assert "c = self.bn(c, affine=self.sc)" in source and "# sc (Scale): applied by self.bn" in source
+    module = build_module(path, phase, seed=1)
+    with torch.no_grad():
+        module.sc.weight.uniform_(0.5, 1.5)
+        module.sc.bias.uniform_(-1, 1)
+        module.bn.mean.uniform_(-1, 1)
+        module.bn.variance.uniform_(1, 2)
+        module.bn.scale_factor.fill_(2.0)
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    x = torch.randn(3, 4, 5, 6)
+    y = module(x=x)["c"]
+    y.backward(torch.ones_like(y))
+    # The same layers one by one with the runtime's functions, on copies of the blobs.
+    from netc import runtime as rt
+    gamma = state["sc.weight"].clone().requires_grad_()
+    conv = torch.nn.functional.conv2d(x, state["conv.weight"], state["conv.bias"])
+    if phase == "TRAIN":
+        z, mean, var, factor = rt.batch_norm_train(conv, state["bn.mean"], state["bn.variance"],
+                                                   state["bn.scale_factor"], moving_average_fraction=0.9)
+        torch.testing.assert_close(module.bn.mean, mean)
+        torch.testing.assert_close(module.bn.variance, var)
+        torch.testing.assert_close(module.bn.scale_factor, factor)
+    else:
+        z = rt.batch_norm_global(conv, state["bn.mean"], state["bn.variance"], state["bn.scale_factor"])
+    ref = torch.relu(rt.scale(z, gamma, state["sc.bias"]))
+    ref.backward(torch.ones_like(ref))
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(module.sc.weight.grad, gamma.grad, rtol=1e-4, atol=1e-5)
