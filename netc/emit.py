@@ -181,8 +181,7 @@ class E:
 
     def set(self, expr: str) -> None:
         """The forward statement: the tops (a tuple for several) = expr."""
-        tops = [t for t in self.tops]
-        lhs = ", ".join(tops) if tops else "_"
+        lhs = ", ".join(self.tops) if self.tops else "_"
         self.statement = f"{lhs} = {expr}"
 
     def fail(self, message: str, hint: str | None = None) -> EmitError:
@@ -259,8 +258,8 @@ def filler_lines(target: str, fp: caffe_pb2.FillerParameter, shape: tuple) -> li
         c = np.float32((k - 1) / (2.0 * f))
         w = np.float32(1) - np.abs(np.arange(k, dtype=np.float32) / np.float32(f) - c)
         values = ", ".join(num(v) for v in w)
-        return [f"{target}.copy_(torch.outer(*[torch.tensor([{values}])] * 2).expand_as({target}))  "
-                f"# bilinear upsampling by {f}"]
+        return [f"k = torch.tensor([{values}])  # bilinear upsampling by {f}",
+                f"{target}.copy_(torch.outer(k, k).expand_as({target}))"]
     if t == "positive_unitball":
         return [f"nn.init.uniform_({target}, 0.0, 1.0)",
                 f"{target}.div_({target}.reshape({shape[0] if shape else 1}, -1).sum(1)"
