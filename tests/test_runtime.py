@@ -491,3 +491,66 @@ def test_traces_without_graph_breaks():
     torch.testing.assert_close(compiled(x, *args), net(x, *args))
     compiled(x, *args).backward()
     assert torch.isfinite(x.grad).all()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# STOCHASTIC pooling (no golden case: Caffe implements it on the GPU only), against Caffe's loops
+
+def caffe_stochastic_test(x: np.ndarray, k, s) -> np.ndarray:
+    """StoPoolForwardTest of one (H, W) plane: Σx² / (FLT_MIN + Σx) over [ph·s, min(ph·s + k, H))."""
+    H, W = x.shape
+    oh, ow = (rt.pool_output_size(n, k[i], s[i], 0) for i, n in enumerate((H, W)))
+    top = np.zeros((oh, ow), np.float64)
+    for ph in range(oh):
+        for pw in range(ow):
+            win = x[ph * s[0]:min(ph * s[0] + k[0], H), pw * s[1]:min(pw * s[1] + k[1], W)].astype(np.float64)
+            top[ph, pw] = (win * win).sum() / (rt.FLT_MIN + win.sum())
+    return top
+
+
+@pytest.mark.parametrize("H,W,k,s", [(7, 6, (3, 3), (2, 2)), (6, 9, (2, 3), (2, 3)), (5, 5, (2, 2), (1, 1))])
+def test_stochastic_pooling_test_phase_is_caffes(H, W, k, s):
+    x = torch.rand(2, 3, H, W)
+    top = rt.stochastic_pool2d(x, k, s, train=False)
+    for n in range(2):
+        for c in range(3):
+            np.testing.assert_allclose(top[n, c].numpy(), caffe_stochastic_test(x[n, c].numpy(), k, s), rtol=1e-5)
+
+
+def test_stochastic_pooling_train_draws_in_proportion_to_the_values():
+    # One 1x2 window holding (1, 3): Caffe picks the second element with probability 3/4.
+    x = torch.tensor([[[[1.0, 3.0]]]]).expand(20000, 1, 1, 2).contiguous().requires_grad_()
+    top = rt.stochastic_pool2d(x, (1, 2), (1, 2), train=True)
+    assert set(top.flatten().tolist()) == {1.0, 3.0}
+    assert abs((top == 3.0).float().mean().item() - 0.75) < 0.02
+    top.sum().backward()
+    # The gradient goes to the drawn element only.
+    picked = (x.grad[:, 0, 0, 1] == 1) == (top.flatten() == 3.0)
+    assert picked.all() and (x.grad.sum((1, 2, 3)) == 1).all()
+
+
+def test_lstm_with_exposed_state_is_torchs_lstm_with_caffes_gate_order():
+    """With cont = 1 throughout, Caffe's LSTM is torch's nn.LSTM; Caffe orders the gates [i, f, o, g], torch
+    [i, f, g, o]; the bias b_c is torch's b_ih + b_hh."""
+    T, N, D, H = 5, 3, 4, 6
+    caffe = rt.LSTM(D, H, expose_hidden=True)
+    for p in caffe.parameters():
+        torch.nn.init.uniform_(p, -0.5, 0.5)
+    ref = torch.nn.LSTM(D, H)
+    order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(caffe.weight_x[order])
+        ref.weight_hh_l0.copy_(caffe.weight_h[order])
+        ref.bias_ih_l0.copy_(caffe.bias_x[order])
+        ref.bias_hh_l0.zero_()
+    x, h0, c0 = torch.randn(T, N, D), torch.randn(1, N, H), torch.randn(1, N, H)
+    out, hT, cT = caffe(x, torch.ones(T, N), None, h0, c0)
+    ref_out, (ref_h, ref_c) = ref(x, (h0, c0))
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close((hT, cT), (ref_h, ref_c))
+    # cont = 0 at a step starts a new sequence there: the state entering it is zero.
+    cont = torch.ones(T, N)
+    cont[2] = 0
+    restarted, _, _ = caffe(x, cont, None, h0, c0)
+    fresh, _, _ = caffe(x[2:], torch.ones(T - 2, N), None, torch.zeros(1, N, H), torch.zeros(1, N, H))
+    torch.testing.assert_close(restarted[2:], fresh)
