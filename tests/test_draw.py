@@ -118,6 +118,7 @@ def test_phases_show_their_layers():
     assert "64×1×28×28" in train and "100×1×28×28" in test
 
 
+@needs_corpus
 def test_deterministic_across_processes():
     """Byte-identical DOT from two runs in fresh interpreters with different hash seeds."""
     outs = []
@@ -245,6 +246,7 @@ def test_nets_render(path, phase, stages, golden):
         _check_svg(svg, a)
 
 
+@needs_corpus
 @needs_dot
 def test_legacy_v1_googlenet_draws():
     """A V1 file goes through the upgrade and draws like any other."""
@@ -395,6 +397,7 @@ def test_detail_levels():
 # --------------------------------------------------------------------------------------------------------
 # Writing files, with and without Graphviz
 
+@needs_corpus
 @needs_dot
 def test_cli_draw_end_to_end(tmp_path, capsys):
     out = tmp_path / "x.svg"
