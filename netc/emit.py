@@ -731,7 +731,6 @@ def _batch_norm(e: E) -> None:
     # Caffe's BatchNorm + Scale pair, both in place: one batch_norm kernel with the Scale's γ and β.
     e.gen.fused[scale.index] = e.attr
     e.set(f"{mod}({e.b}, affine=self.{e.gen.attrs(scale.name)})")
-    e.notes.append(f"with {scale.name}" if e.gen.attrs(scale.name) != scale.name else "")
 
 
 def _fusable_scale(e: E):

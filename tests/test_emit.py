@@ -541,3 +541,40 @@ def test_batch_norm_and_scale_in_place_run_as_one_kernel(tmp_path, phase):
     ref.backward(torch.ones_like(ref))
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(module.sc.weight.grad, gamma.grad, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Golden generated files: a change to the emitter shows up as a diff of real models (NETC_ACCEPT=1 accepts)
+
+MODEL_GOLDENS = [  # (net, phase, inputs): one of each thing the emitter does differently
+    ("lenet/train_val.prototxt", "TRAIN", {"data": (64, 1, 28, 28)}),       # data layers as inputs, a loss
+    ("alexnet/deploy.prototxt", "TEST", {}),                                # groups, LRN, in place, dropout
+    ("googlenet/train_val.prototxt", "TRAIN", {}),                          # auxiliary losses weighted 0.3
+    ("resnet50_v1.5/deploy.prototxt", "TEST", {}),                          # BatchNorm + Scale as one call
+    ("minigooglenet/deploy.prototxt", "TEST", {}),                          # FLOOR pooling
+    ("se_resnet50/deploy.prototxt", "TEST", {}),                            # two-bottom Scale
+]
+
+
+@pytest.mark.parametrize("net,phase,inputs", MODEL_GOLDENS, ids=[f"{n}:{p}" for n, p, _ in MODEL_GOLDENS])
+def test_generated_model_golden(net, phase, inputs):
+    import difflib
+    import os
+    path = Path("nets") / net
+    golden = ROOT / "tests" / "golden" / Path(net).parent / f"{Path(net).stem}.{phase}.model.py"
+    old = os.getcwd()
+    os.chdir(ROOT)  # the header names the net as given, relative to the repository
+    try:
+        source = emit_torch(analyze(netc.load_net(path, phase), inputs or None), source_name=str(path))
+    finally:
+        os.chdir(old)
+    if os.environ.get("NETC_ACCEPT") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(source, encoding="utf-8")
+        return
+    assert golden.is_file(), f"no golden {golden}: run NETC_ACCEPT=1 pytest tests/test_emit.py"
+    expected = golden.read_text(encoding="utf-8")
+    if source != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), source.splitlines(True), str(golden),
+                                            "emit_torch output"))
+        pytest.fail(f"the generated model differs from {golden} (NETC_ACCEPT=1 accepts it):\n{diff}")
