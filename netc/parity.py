@@ -166,6 +166,7 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
     import torch
 
     from .emit import build_module
+    from .runtime import forward_all
     from .weights import load_caffemodel
     inputs, expected = _load_npz(inputs), _load_npz(expected)
     backward, topdiff = _load_npz(backward), _load_npz(topdiff)
@@ -183,7 +184,8 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
             raise UsageError(f'the inputs have no array for "{name}"', hint=f"the net reads {', '.join(fed_blobs(net))}")
         feeds[name] = torch.tensor(inputs[name], dtype=torch.float32, device=device,
                                    requires_grad=bool(backward) and name in grads)
-    blobs = module.forward_all(**feeds)
+    blob_grads: dict = {}
+    blobs = forward_all(module, feeds, blob_grads if backward else None)
     state = module.state_dict(keep_vars=True)
     blob_keys = {f"{layer}.{i}": key for layer, (_, specs) in cls.CAFFE_LAYERS.items()
                  for i, (key, _) in enumerate(specs)}
@@ -206,15 +208,29 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
     if seeds:
         torch.autograd.backward([t for t, _ in seeds], [g for _, g in seeds])
     tol = Tolerance.of(backward_tolerance)
-    for key in sorted(backward, key=lambda k: (0 if k[:-5] in feeds else 1, k)):
+    def backward_order(key: str) -> tuple:
+        # Caffe's backward runs from the last layer to the first: the first divergence is the latest blob.
+        name = key[:-len(".diff")]
+        if name in order:
+            return (0, -order.index(name))
+        return (1, key)
+
+    for key in sorted(backward, key=backward_order):
         name = key[:-len(".diff")]
         if name in feeds:
             tensor = feeds[name]
+            grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
         elif name in blob_keys:
             tensor = state[blob_keys[name]]
+            grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
+        elif name in blob_grads:
+            grad = blob_grads[name]
+        elif name in blobs:  # a blob no output depends on (Caffe's diff stays zero)
+            grad = torch.zeros_like(blobs[name])
         else:
             result.skipped.append(key)
             continue
-        grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
-        result.backward.append(compare(key, "", grad.detach().to("cpu", torch.float64).numpy(), backward[key], tol))
+        writer = "" if name in feeds or name in blob_keys else net.layers[net.blobs[name].producers[0]].name
+        result.backward.append(compare(key, writer, grad.detach().to("cpu", torch.float64).numpy(),
+                                       backward[key], tol))
     return result

@@ -997,24 +997,54 @@ class RNN(_Recurrent):
 # ----------------------------------------------------------------------------------------------------------
 # Parity debugging
 
-def forward_all(module: nn.Module, inputs: dict) -> dict:
+def forward_all(module: nn.Module, inputs: dict, grads: Optional[dict] = None) -> dict:
     """Run `module(**inputs)` and return every Caffe blob as it stands after the forward pass (Caffe's
     `net.blobs`): the local variables of the generated forward when it returns, named back through the
-    class's CAFFE_BLOBS table.  Eager mode only (it reads the frame of the generated forward)."""
+    class's CAFFE_BLOBS table.  Eager mode only (it reads the frame of the generated forward).
+
+    With a `grads` dict, each blob's gradient lands in grads[blob] during a later backward: the gradient with
+    respect to the blob's first value, which is what Caffe's diff of an in-place blob holds after backward
+    (ReLU in place on conv1 leaves conv1.diff = the gradient before the ReLU)."""
     import sys
     code = type(module).forward.__code__
+    names = {var: blob for blob, var in type(module).CAFFE_BLOBS.items()}
     captured: dict = {}
+    hooked: set = set()
+
+    def watch(frame) -> None:
+        for var, value in frame.f_locals.items():
+            blob = names.get(var)
+            if blob is not None and blob not in hooked and isinstance(value, Tensor) and value.requires_grad:
+                hooked.add(blob)
+                value.register_hook(lambda g, blob=blob: grads.__setitem__(blob, g))
+
+    def local(frame, event, arg):
+        watch(frame)  # at each line, the bindings the previous line made
+        if event == "return":
+            captured.update(frame.f_locals)
+        return local
+
+    def trace(frame, event, arg):
+        return local if frame.f_code is code else None
 
     def profile(frame, event, arg):
         if event == "return" and frame.f_code is code:
             captured.update(frame.f_locals)
 
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        module(**inputs)
-    finally:
-        sys.setprofile(previous)
+    if grads is None:
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            module(**inputs)
+        finally:
+            sys.setprofile(previous)
+    else:
+        previous = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            module(**inputs)
+        finally:
+            sys.settrace(previous)
     if not captured:
         raise RuntimeError("forward_all needs the generated module itself (eager), not a compiled or wrapped one")
     return {blob: captured[var] for blob, var in type(module).CAFFE_BLOBS.items() if var in captured}

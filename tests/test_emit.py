@@ -89,11 +89,12 @@ def test_parity_with_caffe(case: Path, device: str):
                           forward_tolerance=Tolerance.of(tol["forward"]),
                           backward_tolerance=Tolerance.of(tol["backward"]), device=device)
     assert result.ok, result.render()
-    # Everything Caffe dumped was compared, except the gradients of intermediate blobs (not required: the
-    # parameters' and inputs' gradients are what training uses).
-    inputs = set(np.load(case / "inputs.npz").files)
-    assert all(k.endswith(".diff") and k[:-5] not in inputs for k in result.skipped), result.skipped
+    # Everything Caffe dumped was compared: every blob, every layer blob after forward, and with a backward
+    # every gradient (inputs, parameters and the intermediate blobs, in-place ones included).
+    assert not result.skipped
     assert result.forward or case.name == "silence"  # Silence has no top
+    if backward is not None:
+        assert len(result.backward) == len(backward)
 
 
 @needs_golden
@@ -116,13 +117,27 @@ def test_parity_reports_the_first_diverging_blob(tmp_path):
 
 
 @needs_golden
+def test_parity_reports_a_diverging_gradient_with_its_layer(tmp_path):
+    case = NET_CASES / "mini_resnet"
+    backward = dict(np.load(case / "backward.npz"))
+    backward["res2a_branch2b.diff"] = backward["res2a_branch2b.diff"] * 1.5   # in place: BatchNorm, Scale, ReLU
+    backward["conv1.diff"] = -backward["conv1.diff"]
+    result = check_parity(case / "net.prototxt", case / "weights.caffemodel", case / "inputs.npz",
+                          case / "forward.npz", backward=backward, topdiff=case / "topdiff.npz")
+    # Backward runs from the last layer: res2a_branch2b diverges before conv1 does.
+    failure = result.first_failure
+    assert (failure.key, failure.writer) == ("res2a_branch2b.diff", "res2a_branch2b")
+    assert [c.key for c in result.backward if not c.ok] == ["res2a_branch2b.diff", "conv1.diff"]
+
+
+@needs_golden
 def test_parity_command(tmp_path, capsys):
     case = NET_CASES / "mini_resnet"
     args = ["parity", str(case / "net.prototxt"), "--weights", str(case / "weights.caffemodel"),
             "--inputs", str(case / "inputs.npz"), "--expected", str(case / "forward.npz")]
     assert main(args + ["--backward", str(case / "backward.npz"), "--topdiff", str(case / "topdiff.npz")]) == 0
     out = capsys.readouterr().out
-    assert "forward: 9 of 9 arrays match Caffe" in out and "backward: 33 of 33 arrays match Caffe" in out
+    assert "forward: 9 of 9 arrays match Caffe" in out and "backward: 41 of 41 arrays match Caffe" in out
     forward = dict(np.load(case / "forward.npz"))
     forward["pool5"] = forward["pool5"] + 0.5
     np.savez(tmp_path / "bad.npz", **forward)
