@@ -283,6 +283,12 @@ def test_hostile_names_compile_to_a_working_module(tmp_path, monkeypatch):
         layer.convolution_param.weight_filler.type = "xavier"
         relu = net.layer.add(name=f"{name}/relu", type="ReLU", bottom=[layer.top[0]], top=[layer.top[0]])
         prev = relu.top[0]
+    # Layers that become comment lines (a Scale run by its BatchNorm, a Silence) carry names too.
+    net.layer.add(name="bn\nimport os", type="BatchNorm", bottom=[prev], top=[prev])
+    net.layer.add(name='sc\n__import__("os").system("touch PWNED")', type="Scale", bottom=[prev], top=[prev])
+    tap = net.layer.add(name="tap", type="Split", bottom=[prev], top=[prev + "\r", "spare"])
+    net.layer.add(name="si\rraise SystemExit", type="Silence", bottom=[tap.top[1]])
+    prev = tap.top[0]
     path = tmp_path / "hostile.prototxt"
     from google.protobuf import text_format
     path.write_text(text_format.MessageToString(net))
@@ -291,9 +297,11 @@ def test_hostile_names_compile_to_a_working_module(tmp_path, monkeypatch):
     out = module(**{HOSTILE[0]: torch.randn(2, 3, 5, 7)})
     assert list(out) == [prev] and out[prev].shape == (2, 3, 5, 7)
     blobs = module.forward_all(**{HOSTILE[0]: torch.randn(2, 3, 5, 7)})
-    assert set(blobs) == {HOSTILE[0]} | {n or f"t{i}" for i, n in enumerate(HOSTILE[1:])}
+    assert set(blobs) == {HOSTILE[0], "spare", prev} | {n or f"t{i}" for i, n in enumerate(HOSTILE[1:])}
+    assert "# sc\\n__import__" in source and "# si\\rraise SystemExit (Silence)" in source
     with_blobs = {name for name, (_, blobs) in type(module).CAFFE_LAYERS.items() if blobs}
-    assert with_blobs == {n or f"anon{i}" for i, n in enumerate(HOSTILE[1:])}
+    assert with_blobs == {n or f"anon{i}" for i, n in enumerate(HOSTILE[1:])} | {
+        "bn\nimport os", 'sc\n__import__("os").system("touch PWNED")'}
     assert not (tmp_path / "PWNED").exists()
     # Every identifier is plain ASCII, and the only imports are torch's.
     tree = ast.parse(source)
