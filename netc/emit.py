@@ -66,9 +66,11 @@ class Namespace:
         self.taken: set[str] = set()
         self.names: dict[str, str] = {}
 
-    def __call__(self, name: str) -> str:
-        if name in self.names:
-            return self.names[name]
+    def __call__(self, name: str, key=None) -> str:
+        """The identifier of `name`; `key` (default: the name) tells apart things that share a name."""
+        key = name if key is None else key
+        if key in self.names:
+            return self.names[key]
         base = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or self.fallback
         if base[0].isdigit():
             base = f"{self.fallback}{base}" if self.fallback else f"_{base}"
@@ -81,7 +83,7 @@ class Namespace:
             n += 1
             ident = f"{base}_{n}"
         self.taken.add(ident)
-        self.names[name] = ident
+        self.names[key] = ident
         return ident
 
 
@@ -91,7 +93,8 @@ def class_name_for(net_name: str) -> str:
     name = "".join(w[:1].upper() + w[1:] for w in words) or "Net"
     if name[0].isdigit():
         name = "Net" + name
-    return name if name not in _RESERVED and not keyword.iskeyword(name) else name + "Net"
+    clash = name in _RESERVED or keyword.iskeyword(name) or name in _FORWARD_NAMES
+    return name + "Net" if clash else name
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ class E:
     @property
     def attr(self) -> str:
         """The layer's module attribute (allocated on first use: only layers with a module have one)."""
-        return self._attrs(self.layer.name)
+        return self._attrs(self.layer.name, self.layer.index)
 
     @property
     def b(self) -> str:
@@ -326,24 +329,29 @@ class _Emitter:
                 continue
             info = infos[id(layer)]
             bottoms = [local(b) for b in layer.bottoms]
-            tops = [local(f"{AUTOMATIC} of {layer.name}" if t == AUTOMATIC else t) for t in layer.tops]
+            tops = [local("loss", ("auto", layer.index)) if t == AUTOMATIC else local(t) for t in layer.tops]
             e = E(self, layer, info, bottoms, tops, attrs)
             try:
                 emitter(e)
+                self._add(e)
             except EmitError as err:
                 errors.extend(err.diagnostics)
                 continue
-            self._add(e)
             if layer.type == "DummyData":
                 dummy.append(e)
+        if "self" in inputs:
+            layer = next(l for l in net.layers if "self" in l.tops)
+            errors.append(Diagnostic("error", f'{layer.label}: an input blob named "self" cannot be passed to a '
+                                     "PyTorch module by name", layer.span(),
+                                     "nn.Module.__call__ takes self itself: rename the blob"))
         if errors:
             raise EmitError(errors)
         return self._source(inputs, local)
 
     def _add(self, e: E) -> None:
         layer, info = e.layer, e.info
-        has_module = layer.name in e._attrs.names
-        shown = e._attrs.names[layer.name] if has_module else (e.tops[0] if e.tops else "")
+        has_module = layer.index in e._attrs.names
+        shown = e._attrs.names[layer.index] if has_module else (e.tops[0] if e.tops else "")
         label = "" if shown == layer.name else layer.name
         if e.init:
             self.init.append(_Line(e.init[0], label))
@@ -352,9 +360,15 @@ class _Emitter:
             owner = info.shared[i] if i < len(info.shared) else None
             if owner:
                 owner_layer, owner_index = owner.rsplit(".", 1)
-                owner_key = next(s for n, _, specs in self.tables if n == owner_layer
-                                 for j, s in enumerate(specs) if j == int(owner_index)).key
+                owner_spec = next(s for n, _, specs in self.tables if n == owner_layer
+                                  for j, s in enumerate(specs) if j == int(owner_index))
+                owner_key = owner_spec.key
                 name = layer.param.param[i].name
+                if tuple(owner_spec.shape) != tuple(spec.shape):
+                    raise e.fail(f"shares param {name!r} with layer {owner_layer!r} in another shape "
+                                 f"({shape_text(spec.shape)} here, {shape_text(owner_spec.shape)} there)",
+                                 hint="netc compiles shared params of equal shapes only (share_mode: PERMISSIVE "
+                                      "with a different shape is not supported)")
                 self.init.append(_Line(f"self.{spec.key} = self.{owner_key}", f'shared param {name!r}'))
                 continue
             if spec.state:
@@ -402,7 +416,7 @@ class _Emitter:
         w("")
         w(f"class {self.class_name}(nn.Module):")
         in_shapes = ", ".join(f"{b} {shape_text(a.blob_shapes[b])}" for b in inputs if b in a.blob_shapes)
-        w(f'    """Caffe net {net.name!r}, phase {phase}.')
+        w(f'    """Caffe net {_doc_text(repr(net.name))}, phase {phase}.')
         if in_shapes:
             w("")
             w(f"    Traced with inputs {_doc_text(in_shapes)}; the shape comments in forward are those shapes.")
@@ -412,7 +426,12 @@ class _Emitter:
         w("    # Caffe layer -> (type, its blobs in Caffe's order as (state_dict key, Caffe shape)), in net order: what")
         w("    # netc.load_caffemodel and netc.save_caffemodel read and write.")
         w("    CAFFE_LAYERS = {")
-        for name, type_, specs in self.tables:
+        last = {name: i for i, (name, _, _) in enumerate(self.tables)}
+        for i, (name, type_, specs) in enumerate(self.tables):
+            if last[name] != i:
+                # Caffe copies a model's blobs into the last layer of a name: so do load_caffemodel and this table.
+                w(f"        # {comment_text(repr(name))} ({type_}) repeats below: weights go to the last one")
+                continue
             blobs = [f"({s.key!r}, {tup(s.shape) if s.shape else '()'})" for s in specs]
             for part in wrap_call(f"{name!r}: ({type_!r}, [", blobs, "]),").split("\n"):
                 w(f"        {part}")
@@ -420,7 +439,7 @@ class _Emitter:
         w("    # Caffe blob -> its variable in forward (what forward_all returns).")
         w("    CAFFE_BLOBS = {")
         for blob, ident in local.names.items():
-            if not blob.startswith(f"{AUTOMATIC} of "):
+            if isinstance(blob, str):  # (automatic loss tops have no name: they are keyed by their layer)
                 w(f"        {blob!r}: {ident!r},")
         w("    }")
         w("")
@@ -454,12 +473,10 @@ class _Emitter:
         for line in _aligned(self.forward, 8):
             w(line)
         w("        return {")
-        for blob in self._outputs():
-            ident = local.names[blob]
-            weight = net.losses.get(blob, 0.0)
+        for key, ident, weight in self._outputs(local):
             value = ident if weight in (0.0, 1.0) else f"{ident} * {num(weight)}"
             note = f"  # loss_weight {num(weight)}" if weight not in (0.0, 1.0) else ""
-            w(f"            {blob!r}: {value},{note}")
+            w(f"            {key!r}: {value},{note}")
         w("        }")
         w("")
         w("    def forward_all(self, **inputs: Tensor) -> dict[str, Tensor]:")
@@ -469,14 +486,22 @@ class _Emitter:
         w("        return forward_all(self, inputs)")
         return "\n".join(out) + "\n"
 
-    def _outputs(self) -> list[str]:
-        """Caffe's net outputs, then (TRAIN) every loss top with a weight that is read by a later layer."""
+    def _outputs(self, local: Namespace) -> list[tuple]:
+        """(key, variable, loss weight) for Caffe's net outputs and every top with a loss weight, in net order;
+        a loss top the prototxt leaves out is "(automatic) of <layer>" (then " #2", ... if names repeat)."""
         net = self.net
-        outs = [b for b in net.outputs]
-        for blob in net.losses:
-            if blob not in outs:
-                outs.append(blob)
-        return outs
+        outs: dict = {}
+        for layer in net.layers:
+            for top, weight in zip(layer.tops, layer.loss_weights):
+                if top == AUTOMATIC:
+                    key, n = f"{AUTOMATIC} of {layer.name}", 1
+                    while key in outs:
+                        n += 1
+                        key = f"{AUTOMATIC} of {layer.name} #{n}"
+                    outs[key] = (local.names[("auto", layer.index)], weight)
+                elif top in net.outputs or weight:
+                    outs[top] = (local.names[top], weight)
+        return [(key, ident, weight) for key, (ident, weight) in outs.items()]
 
 
 # The layers whose backward reads their inputs (or nothing), never their output: an in-place op may
@@ -618,8 +643,11 @@ def _pooling(e: E) -> None:
               f"train={e.training()})")
         return
     if len(e.tops) == 2:  # MAX with the argmax mask top
-        e.set(f"{e.rt('pool2d')}({e.b}, {pair(spec.kernel)}, {pair(spec.stride)}, {pair(spec.pad)}, "
-              f"{method!r}, {round_mode!r}, return_mask=True)")
+        if spec.global_pooling:
+            e.set(f"{e.rt('pool2d')}({e.b}, method='MAX', global_pooling=True, return_mask=True)")
+        else:
+            e.set(f"{e.rt('pool2d')}({e.b}, {pair(spec.kernel)}, {pair(spec.stride)}, {pair(spec.pad)}, "
+                  f"{method!r}, {round_mode!r}, return_mask=True)")
         return
     if spec.global_pooling:
         e.set(f"F.adaptive_{'max' if method == 'MAX' else 'avg'}_pool2d({e.b}, 1)")
@@ -761,7 +789,7 @@ def _batch_norm(e: E) -> None:
         return
     # Caffe's BatchNorm + Scale pair, both in place: one batch_norm kernel with the Scale's γ and β.
     e.gen.fused[scale.index] = e.attr
-    e.set(f"{mod}({e.b}, affine=self.{e.gen.attrs(scale.name)})")
+    e.set(f"{mod}({e.b}, affine=self.{e.gen.attrs(scale.name, scale.index)})")
 
 
 def _fusable_scale(e: E):
@@ -1033,6 +1061,9 @@ def _slice(e: E) -> None:
     axis = p.slice_dim if p.HasField("slice_dim") else p.axis
     axis = axis + len(e.bshape) if axis < 0 else axis
     dim = e.bshape[axis]
+    if len(e.tops) == 1:  # one piece: the bottom itself (Caffe shares it)
+        e.set(e.b)
+        return
     if axis == 0:  # the batch axis: sizes follow the input
         points = list(p.slice_point)
         e.set(f"{e.rt('slice')}({e.b}, 0, {list(points)}, tops={len(e.tops)})")
@@ -1163,6 +1194,9 @@ def emit_torch(analysis: Analysis, class_name: str | None = None, source_name: s
     name = class_name or class_name_for(net.name or Path(net.source.name).stem)
     if not name.isidentifier() or keyword.iskeyword(name):
         raise EmitError(f"--class-name {name!r} is not a Python identifier")
+    if name in _FORWARD_NAMES:
+        raise EmitError(f"--class-name {name!r} would hide a name the generated file uses",
+                        hint="the file uses " + ", ".join(sorted(_FORWARD_NAMES - {"self", "inputs", "annotations"})))
     source = source_name or net.source.name
     text = _Emitter(analysis, name, source).run()
     compile(text, f"<netc: {name}>", "exec")

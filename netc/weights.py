@@ -47,7 +47,7 @@ def _matched(table: dict, model: CaffeModel, path: str, strict: bool) -> Iterabl
     names = {layer.name for layer in model.layers}
     for name, (type_, blobs) in table.items():
         if name not in names:
-            if strict:
+            if strict and blobs:  # a layer without blobs needs nothing from the file (Caffe skips it too)
                 problems.append(f'layer "{name}" ({type_}) is not in the file')
             continue
         entry = model.layer(name)
@@ -73,8 +73,9 @@ def _matched(table: dict, model: CaffeModel, path: str, strict: bool) -> Iterabl
 def load_caffemodel(module, path: str | os.PathLike, strict: bool = True) -> list[str]:
     """Copy the blobs of a binary .caffemodel (V0, V1 or current format) into `module` by layer name, the way
     Caffe's Net::CopyTrainedLayersFrom does: BatchNorm statistics go to its buffers; a blob whose shape
-    differs is an error naming the layer and both shapes.  strict=False skips net layers the file lacks
-    (fine-tuning a replaced classifier).  Returns the names of the file's layers the net has no use for
+    differs is an error naming the layer and both shapes; so is a layer with blobs that the file lacks, unless
+    strict=False (fine-tuning a replaced classifier: its fillers stay).  Layers without blobs (ReLU, a deploy
+    net's Input and Softmax) need no entry.  Returns the names of the file's layers the net has no use for
     (Caffe ignores them too)."""
     import torch
     table = _table(module)

@@ -272,7 +272,7 @@ HOSTILE = [
 def test_hostile_names_compile_to_a_working_module(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from netc.caffe_pb2 import NetParameter
-    net = NetParameter(name='n"; import os #')
+    net = NetParameter(name='n"; import os #\n""" + __import__("os").system("touch PWNED") + """')
     inp = net.layer.add(name=HOSTILE[0], type="Input", top=[HOSTILE[0]])
     inp.input_param.shape.add(dim=[2, 3, 5, 7])
     prev = HOSTILE[0]
@@ -601,3 +601,94 @@ def test_generated_model_golden(net, phase, inputs):
         diff = "".join(difflib.unified_diff(expected.splitlines(True), source.splitlines(True), str(golden),
                                             "emit_torch output"))
         pytest.fail(f"the generated model differs from {golden} (NETC_ACCEPT=1 accepts it):\n{diff}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Review findings, pinned
+
+def _net(tmp_path, text: str, name: str = "t.prototxt") -> Path:
+    path = tmp_path / name
+    path.write_text('layer { name: "data" type: "Input" top: "x" input_param { shape { dim: 2 dim: 4 } } }\n'
+                    + text)
+    return path
+
+
+def test_repeated_and_empty_layer_names_get_their_own_modules(tmp_path):
+    path = _net(tmp_path, 'layer { name: "fc" type: "InnerProduct" bottom: "x" top: "a" '
+                          'inner_product_param { num_output: 5 } }\n'
+                          'layer { name: "fc" type: "InnerProduct" bottom: "a" top: "b" '
+                          'inner_product_param { num_output: 3 } }\n'
+                          'layer { type: "InnerProduct" bottom: "b" top: "c" inner_product_param { num_output: 2 } }\n'
+                          'layer { type: "InnerProduct" bottom: "c" top: "d" inner_product_param { num_output: 6 } }\n')
+    module = build_module(path)
+    assert module(x=torch.randn(2, 4))["d"].shape == (2, 6)
+    assert (module.fc.weight.shape, module.fc_2.weight.shape) == ((5, 4), (3, 5))
+    # Caffe copies a model's blobs into the last layer of a name: the table lists that one.
+    assert type(module).CAFFE_LAYERS["fc"][1][0] == ("fc_2.weight", (3, 5))
+
+
+def test_two_unnamed_loss_tops_are_both_returned(tmp_path):
+    path = _net(tmp_path, 'layer { name: "l" type: "Input" top: "l" input_param { shape { dim: 2 } } }\n'
+                          'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "x" bottom: "l" }\n'
+                          'layer { name: "loss" type: "EuclideanLoss" bottom: "x" bottom: "x" loss_weight: 2 }\n')
+    out = build_module(path, "TRAIN")(x=torch.randn(2, 4), l=torch.zeros(2))
+    assert list(out) == ["(automatic) of loss", "(automatic) of loss #2"]
+
+
+def test_a_slice_with_one_top_is_its_bottom(tmp_path):
+    path = _net(tmp_path, 'layer { name: "s" type: "Slice" bottom: "x" top: "y" }\n'
+                          'layer { name: "p" type: "Power" bottom: "y" top: "z" power_param { scale: 2 } }\n')
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(build_module(path)(x=x)["z"], 2 * x)
+
+
+def test_class_names_do_not_hide_the_files_own_names(tmp_path):
+    for name, cls in (("f", "FNet"), ("tensor", "TensorNet"), ("nn", "Nn")):
+        path = tmp_path / f"{name}.prototxt"
+        path.write_text(f'name: "{name}"\n' + _net(tmp_path, 'layer { name: "r" type: "ReLU" bottom: "x" top: "y" }'
+                                                    ).read_text())
+        module = build_module(path)
+        assert type(module).__name__ == cls and module(x=torch.randn(2, 4))["y"].shape == (2, 4)
+    with pytest.raises(EmitError):
+        build_module(path, class_name="F")
+
+
+def test_permissive_sharing_of_another_shape_is_a_located_error(tmp_path):
+    path = _net(tmp_path, 'layer { name: "f1" type: "InnerProduct" bottom: "x" top: "a" '
+                          'param { name: "w" share_mode: PERMISSIVE } inner_product_param { num_output: 6 bias_term: false } }\n'
+                          'layer { name: "f2" type: "InnerProduct" bottom: "a" top: "b" '
+                          'param { name: "w" share_mode: PERMISSIVE } inner_product_param { num_output: 4 bias_term: false } }\n')
+    with pytest.raises(EmitError) as err:
+        build_module(path)
+    assert "layer \"f2\" (InnerProduct): shares param 'w' with layer 'f1' in another shape ((4, 6) here, (6, 4) " \
+           "there)" in err.value.render()
+
+
+def test_an_input_named_self_is_a_located_error(tmp_path):
+    path = tmp_path / "s.prototxt"
+    path.write_text('layer { name: "in" type: "Input" top: "self" input_param { shape { dim: 2 } } }\n')
+    with pytest.raises(EmitError) as err:
+        build_module(path)
+    assert 'an input blob named "self" cannot be passed to a PyTorch module by name' in err.value.render()
+
+
+def test_global_max_pooling_with_its_mask_follows_the_input_size(tmp_path):
+    path = tmp_path / "g.prototxt"
+    path.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 5 dim: 7 } } }\n'
+                    'layer { name: "p" type: "Pooling" bottom: "x" top: "m" top: "i" '
+                    'pooling_param { pool: MAX global_pooling: true } }\n')
+    out = build_module(path)(x=torch.randn(2, 3, 6, 9))
+    assert out["m"].shape == out["i"].shape == (2, 3, 1, 1)
+
+
+def test_a_deploy_net_loads_a_model_without_its_input_and_softmax(tmp_path):
+    net = ROOT / "nets" / "lenet" / "deploy.prototxt"
+    module = build_module(net, seed=0)
+    trained = [(name, type_, [np.full(shape, 0.5, np.float32) for _, shape in specs])
+               for name, (type_, specs) in type(module).CAFFE_LAYERS.items() if specs]
+    from netc.caffemodel import write_caffemodel
+    write_caffemodel(tmp_path / "w.caffemodel", trained)
+    assert load_caffemodel(module, tmp_path / "w.caffemodel") == []
+    assert (module.ip2.weight == 0.5).all()
+    out = tmp_path / "w.pt"
+    assert main(["convert-weights", str(tmp_path / "w.caffemodel"), "--net", str(net), "-o", str(out)]) == 0
