@@ -692,3 +692,13 @@ def test_a_deploy_net_loads_a_model_without_its_input_and_softmax(tmp_path):
     assert (module.ip2.weight == 0.5).all()
     out = tmp_path / "w.pt"
     assert main(["convert-weights", str(tmp_path / "w.caffemodel"), "--net", str(net), "-o", str(out)]) == 0
+
+
+def test_memory_benchmark_smoke(capsys):
+    """tools/bench_memory.py needs CUDA to measure; its smoke mode prints the estimates (a GPU session runs it)."""
+    spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "tools" / "bench_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--smoke", "--models", "lenet,missing"]) == 0
+    out = capsys.readouterr().out
+    assert "| lenet | 2 |" in out and "unmeasured" in out and "missing/deploy.prototxt not found" in out
