@@ -26,6 +26,27 @@ sys.path.insert(0, str(ROOT / "tools"))
 BATCHES = {"lenet": 64, "alexnet": 128, "googlenet": 64, "resnet50_v1.5": 64, "vgg16": 32}
 
 
+def measure(path: Path, batch: int, data: str, chw: tuple) -> int:
+    """Peak bytes allocated on CUDA over the second training step (module, optimizer state and batch included)."""
+    import torch
+
+    from netc.emit import build_module
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    module = build_module(path, "TRAIN", seed=0).cuda()
+    opt = torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9)
+    feeds = {data: torch.randn((batch,) + tuple(chw), device="cuda"),
+             "label": torch.randint(0, 10, (batch,), device="cuda").float()}
+    for i in range(2):  # the first step allocates the gradients and the momentum buffers
+        if i == 1:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        module(**feeds)["loss"].backward()
+        opt.step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - base
+
+
 def main(argv=None) -> int:
     import torch
     from google.protobuf import text_format
@@ -33,7 +54,6 @@ def main(argv=None) -> int:
     import netc
     from bench_train_gpu import training_net
     from netc.analysis import analyze
-    from netc.emit import build_module
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="lenet,alexnet,googlenet,resnet50_v1.5")
@@ -62,27 +82,10 @@ def main(argv=None) -> int:
             if not cuda:
                 print(f"| {name} | {batch} | {estimate / 2**20:,.1f} | unmeasured | - | - |")
                 continue
-            torch.cuda.empty_cache()
-            base = torch.cuda.memory_allocated()
-            module = build_module(path, "TRAIN", seed=0).cuda()
-        opt = torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9)
-        feeds = {data: torch.randn((batch,) + chw, device="cuda"),
-                 "label": torch.randint(0, 10, (batch,), device="cuda").float()}
-
-        def step() -> None:
-            module(**feeds)["loss"].backward()
-            opt.step()
-
-        step()  # allocates the gradients and the momentum buffers
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
+            peak = measure(path, batch, data, chw)
         ratio = peak / estimate
         print(f"| {name} | {batch} | {estimate / 2**20:,.1f} | {peak / 2**20:,.1f} | {ratio:.2f} | "
               f"{'yes' if abs(ratio - 1) <= 0.15 else 'no'} |")
-        del module, opt, feeds
     return 0
 
 
