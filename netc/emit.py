@@ -32,6 +32,7 @@ from .analysis import Analysis, LayerInfo, analyze
 from .errors import Diagnostic, NetcError, ShapeError
 from .fillers import msra_std, xavier_bound
 from .graph import AUTOMATIC, Layer, Net, load_net
+from .layers import fmt_shape
 
 __all__ = ["EmitError", "emit_torch", "build_module", "class_name_for", "EMITTERS", "DECLINED"]
 
@@ -120,10 +121,6 @@ def pair(values) -> str:
     return str(values[0]) if len(set(values)) == 1 else tup(values)
 
 
-def shape_text(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
-
-
 def enum_name(msg, field_name: str) -> str:
     """The enum value name of msg.field (protobuf's own table)."""
     return msg.DESCRIPTOR.fields_by_name[field_name].enum_type.values_by_number[getattr(msg, field_name)].name
@@ -163,6 +160,10 @@ class E:
     def attr(self) -> str:
         """The layer's module attribute (allocated on first use: only layers with a module have one)."""
         return self._attrs(self.layer.name, self.layer.index)
+
+    def axis(self, axis: int) -> int:
+        """A layer's axis against bottom 0, a negative one counted from the end (validated by the analysis)."""
+        return axis + len(self.bshape) if axis < 0 else axis
 
     @property
     def b(self) -> str:
@@ -366,7 +367,7 @@ class _Emitter:
                 name = layer.param.param[i].name
                 if tuple(owner_spec.shape) != tuple(spec.shape):
                     raise e.fail(f"shares param {name!r} with layer {owner_layer!r} in another shape "
-                                 f"({shape_text(spec.shape)} here, {shape_text(owner_spec.shape)} there)",
+                                 f"({fmt_shape(spec.shape)} here, {fmt_shape(owner_spec.shape)} there)",
                                  hint="netc compiles shared params of equal shapes only (share_mode: PERMISSIVE "
                                       "with a different shape is not supported)")
                 self.init.append(_Line(f"self.{spec.key} = self.{owner_key}", f'shared param {name!r}'))
@@ -379,7 +380,7 @@ class _Emitter:
             else:
                 self.fills.extend(filler_lines(target, spec.filler or _default_filler(), spec.shape))
         self.tables.append((layer.name, layer.type, e.blobs))
-        comment = shape_text(info.top_shapes[0]) if info.top_shapes else ""
+        comment = fmt_shape(info.top_shapes[0]) if info.top_shapes else ""
         extras = [label] if label else []
         if any(layer.in_place):
             extras.append("in place")
@@ -415,7 +416,7 @@ class _Emitter:
         w("")
         w("")
         w(f"class {self.class_name}(nn.Module):")
-        in_shapes = ", ".join(f"{b} {shape_text(a.blob_shapes[b])}" for b in inputs if b in a.blob_shapes)
+        in_shapes = ", ".join(f"{b} {fmt_shape(a.blob_shapes[b])}" for b in inputs if b in a.blob_shapes)
         w(f'    """Caffe net {_doc_text(repr(net.name))}, phase {phase}.')
         if in_shapes:
             w("")
@@ -614,7 +615,7 @@ def _rule_spec(e: E, resolve):
 @emits("InnerProduct")
 def _inner_product(e: E) -> None:
     p = e.p.inner_product_param
-    axis = p.axis % len(e.bshape) if p.axis < 0 else p.axis
+    axis = e.axis(p.axis)
     k = math.prod(e.bshape[axis:])
     blobs = [BlobSpec(f"{e.attr}.weight", e.info.blob_shapes[0], _filler(p, "weight_filler"))]
     if p.bias_term:
@@ -809,14 +810,10 @@ def _fusable_scale(e: E):
     return nxt
 
 
-def _operand_axis(e: E, p) -> int:
-    return p.axis + len(e.bshape) if p.axis < 0 else p.axis
-
-
 @emits("Scale")
 def _scale(e: E) -> None:
     p = e.p.scale_param
-    axis = _operand_axis(e, p)
+    axis = e.axis(p.axis)
     extra = f", axis={axis}" if axis != 1 else ""
     if len(e.bottoms) == 2 and not p.bias_term:
         e.set(f"{e.rt('scale')}({e.b}, {e.bottoms[1]}{extra})")
@@ -842,7 +839,7 @@ def _scale(e: E) -> None:
 @emits("Bias")
 def _bias(e: E) -> None:
     p = e.p.bias_param
-    axis = _operand_axis(e, p)
+    axis = e.axis(p.axis)
     extra = f", axis={axis}" if axis != 1 else ""
     if len(e.bottoms) == 2:
         e.set(f"{e.rt('bias')}({e.b}, {e.bottoms[1]}{extra})")
@@ -1059,7 +1056,7 @@ def _silence(e: E) -> None:
 def _slice(e: E) -> None:
     p = e.p.slice_param
     axis = p.slice_dim if p.HasField("slice_dim") else p.axis
-    axis = axis + len(e.bshape) if axis < 0 else axis
+    axis = e.axis(axis)
     dim = e.bshape[axis]
     if len(e.tops) == 1:  # one piece: the bottom itself (Caffe shares it)
         e.set(e.b)
@@ -1098,7 +1095,7 @@ def _reshape(e: E) -> None:
 def _crop(e: E) -> None:
     p = e.p.crop_param
     x, ref, ndim = e.b, e.bottoms[1], len(e.bshape)
-    axis = p.axis + ndim if p.axis < 0 else p.axis
+    axis = e.axis(p.axis)
     offsets = list(p.offset)
     index = []
     for i in range(ndim):
@@ -1116,7 +1113,7 @@ def _crop(e: E) -> None:
 def _tile(e: E) -> None:
     p = e.p.tile_param
     ndim = len(e.bshape)
-    axis = p.axis + ndim if p.axis < 0 else p.axis
+    axis = e.axis(p.axis)
     reps = [p.tiles if i == axis else 1 for i in range(ndim)]
     e.set(f"{e.b}.repeat({', '.join(map(str, reps))})")
 

@@ -173,16 +173,16 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
     backward, topdiff = _load_npz(backward), _load_npz(topdiff)
     if not isinstance(net, Net):
         net = load_net(net, phase, stages)
-    shapes = {k: tuple(v.shape) for k, v in inputs.items()}
-    analysis = analyze(net, {k: s for k, s in shapes.items() if k in fed_blobs(net)})
+    fed = fed_blobs(net)
+    analysis = analyze(net, {k: tuple(v.shape) for k, v in inputs.items() if k in fed})
     module = build_module(analysis).to(device)
     load_caffemodel(module, weights)
     cls = type(module)
     grads = {k[:-len(".diff")] for k in backward}
     feeds = {}
-    for name in fed_blobs(net):
+    for name in fed:
         if name not in inputs:
-            raise UsageError(f'the inputs have no array for "{name}"', hint=f"the net reads {', '.join(fed_blobs(net))}")
+            raise UsageError(f'the inputs have no array for "{name}"', hint=f"the net reads {', '.join(fed)}")
         feeds[name] = torch.tensor(inputs[name], dtype=torch.float32, device=device,
                                    requires_grad=bool(backward) and name in grads)
     blob_grads: dict = {}
@@ -192,8 +192,8 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
                  for i, (key, _) in enumerate(specs)}
     result = ParityResult()
     tol = Tolerance.of(forward_tolerance)
-    order = list(cls.CAFFE_BLOBS)
-    for key in sorted(expected, key=lambda k: (order.index(k) if k in order else len(order), k)):
+    order = {blob: i for i, blob in enumerate(cls.CAFFE_BLOBS)}  # net order
+    for key in sorted(expected, key=lambda k: (order.get(k, len(order)), k)):
         if key in blobs:
             actual = blobs[key].detach().to("cpu", torch.float64).numpy()
             result.forward.append(compare(key, _writer(net, key), actual, expected[key], tol))
@@ -209,14 +209,17 @@ def check_parity(net, weights, inputs, expected, *, phase: str = "TEST", stages=
     if seeds:
         torch.autograd.backward([t for t, _ in seeds], [g for _, g in seeds])
     tol = Tolerance.of(backward_tolerance)
-    aliases = {name for i, name in enumerate(order) if name in blobs and
-               any(blobs.get(other) is blobs[name] for other in order[:i])}
+    first_of: dict = {}   # tensor -> the first blob (in net order) that holds it
+    for name in order:
+        if name in blobs:
+            first_of.setdefault(id(blobs[name]), name)
+    aliases = {name for name in order if name in blobs and first_of[id(blobs[name])] != name}
 
     def backward_order(key: str) -> tuple:
         # Caffe's backward runs from the last layer to the first: the first divergence is the latest blob.
         name = key[:-len(".diff")]
         if name in order:
-            return (0, -order.index(name))
+            return (0, -order[name])
         return (1, key)
 
     for key in sorted(backward, key=backward_order):

@@ -20,6 +20,7 @@ import numpy as np
 from .caffemodel import CaffeModel, read_caffemodel, shapes_match, write_caffemodel
 from .errors import Diagnostic, InputError, UsageError
 from .files import write_atomic
+from .layers import fmt_shape
 
 __all__ = ["load_caffemodel", "save_caffemodel", "caffemodel_state_dict", "save_state_dict", "WeightsError"]
 
@@ -33,10 +34,6 @@ def _table(module) -> dict:
     if table is None:
         raise UsageError(f"{type(module).__name__} is not a netc-generated module (it has no CAFFE_LAYERS table)")
     return table
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _matched(table: dict, model: CaffeModel, path: str, strict: bool) -> Iterable:
@@ -58,8 +55,8 @@ def _matched(table: dict, model: CaffeModel, path: str, strict: bool) -> Iterabl
         legacy = entry.legacy or (False,) * len(blobs)
         for i, ((key, shape), array, old) in enumerate(zip(blobs, entry.blobs, legacy)):
             if not shapes_match(shape, array.shape, legacy=old):
-                problems.append(f'layer "{name}" ({type_}) blob {i}: the net needs {_shape_text(shape)}, the file '
-                                f"has {_shape_text(array.shape)}")
+                problems.append(f'layer "{name}" ({type_}) blob {i}: the net needs {fmt_shape(shape)}, the file '
+                                f"has {fmt_shape(array.shape)}")
                 continue
             found.append((key, tuple(shape), array))
     if problems:
